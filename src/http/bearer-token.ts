@@ -1,0 +1,33 @@
+import type { Request } from "express";
+import { InvalidRequestError, TokenError } from "../core/errors.js";
+
+/**
+ * RFC 6750 §2.1: `Authorization: Bearer <token>`, scheme case-insensitive.
+ * With `allowAidHeader`, the legacy `aid: <token>` header is accepted too,
+ * but a token in both places is ambiguous and refused.
+ */
+export function extractBearerToken(req: Request, allowAidHeader: boolean): string {
+  const authorization = req.headersDistinct.authorization ?? [];
+  const aid = allowAidHeader ? (req.headersDistinct.aid ?? []) : [];
+  if (authorization.length + aid.length > 1) {
+    throw new InvalidRequestError([{ path: "authorization", message: "more than one credential" }]);
+  }
+  const aidToken = aid[0];
+  if (aidToken !== undefined) {
+    if (aidToken.trim() === "") throw new TokenError("missing_token", "empty aid header");
+    return aidToken.trim();
+  }
+  const header = authorization[0];
+  if (header === undefined) throw new TokenError("missing_token", "no authorization header");
+  const space = header.indexOf(" ");
+  const scheme = space === -1 ? header : header.slice(0, space);
+  if (scheme.toLowerCase() !== "bearer") {
+    throw new TokenError("missing_token", "not a bearer credential");
+  }
+  const token = space === -1 ? "" : header.slice(space + 1).trim();
+  if (token === "") throw new TokenError("missing_token", "empty bearer credential");
+  if (/\s/.test(token)) {
+    throw new InvalidRequestError([{ path: "authorization", message: "more than one token" }]);
+  }
+  return token;
+}
