@@ -1,0 +1,31 @@
+import request from "supertest";
+import type { Express } from "express";
+import { expect } from "vitest";
+
+export const PASSWORD = "correct horse battery staple";
+
+export async function register(app: Express, email: string, password = PASSWORD, name?: string) {
+  const res = await request(app).post("/register").send({ email, password, name });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.user as { id: string; email: string; name: string | null };
+}
+
+export async function login(app: Express, email: string, password = PASSWORD) {
+  const res = await request(app).post("/login").send({ email, password });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.accessToken as string;
+}
+
+export function me(app: Express, token: string) {
+  return request(app).get("/me").set("Authorization", `Bearer ${token}`);
+}
+
+export function logout(app: Express, token: string) {
+  return request(app).post("/logout").set("Authorization", `Bearer ${token}`);
+}
+
+let counter = 0;
+export function uniqueEmail(tag = "user"): string {
+  counter += 1;
+  return `${tag}-${process.pid}-${counter}-${Date.now()}@example.com`;
+}

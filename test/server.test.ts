@@ -1,0 +1,110 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { randomBytes, randomUUID } from "node:crypto";
+import pg from "pg";
+import { freePort } from "./helpers/free-port.js";
+import { databaseUrlFor } from "./helpers/test-app.js";
+import { waitFor } from "./helpers/wait-for.js";
+
+const databaseName = `jwt_auth_test_server_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
+
+afterAll(async () => {
+  const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(databaseName)} WITH (FORCE)`);
+  await admin.end();
+});
+
+/** The real entry point, as `npm start` runs it (through tsx instead of a build). */
+function startServerProcess(env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(process.cwd(), "src/server/main.ts")],
+    {
+      // No inherited .env values or variables: only what the test gives.
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
+      cwd: join(process.cwd(), "test"), // no .env here, so only `env` counts
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
+  const exited = once(child, "exit").then(([code]) => code as number | null);
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+describe("the standalone server", () => {
+  it("refuses to start with a JWT_SECRET under 32 bytes, saying why but not printing it", async () => {
+    const server = startServerProcess({ JWT_SECRET: "too-short-secret" });
+    expect(await server.exited).toBe(1);
+    const { stdout, stderr } = server.output();
+    expect(stderr).toMatch(/refusing to start.*\n.*JWT_SECRET must be at least 32 bytes/);
+    expect(stdout + stderr).not.toContain("too-short-secret");
+  });
+
+  it("refuses to start without a JWT_SECRET", async () => {
+    const server = startServerProcess({});
+    expect(await server.exited).toBe(1);
+    expect(server.output().stderr).toMatch(/JWT_SECRET is required/);
+  });
+
+  it("refuses to start when Postgres is unreachable", async () => {
+    const closedPort = await freePort();
+    const server = startServerProcess({
+      JWT_SECRET: randomBytes(32).toString("hex"),
+      DATABASE_URL: `postgresql://postgres:hunter2@127.0.0.1:${closedPort}/x`,
+      PORT: "0",
+    });
+    expect(await server.exited).toBe(1);
+    const { stdout, stderr } = server.output();
+    expect(stderr).toMatch(/refusing to start: cannot prepare the database/);
+    expect(stdout + stderr).not.toContain("hunter2");
+  });
+
+  it("creates its database, serves requests, and on SIGTERM finishes the in-flight request before exiting 0", async () => {
+    const port = await freePort();
+    const server = startServerProcess({
+      JWT_SECRET: randomBytes(32).toString("hex"),
+      DATABASE_URL: databaseUrlFor(databaseName),
+      PORT: String(port),
+      RATE_LIMIT: "off",
+    });
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, {
+        what: "the server to listen",
+        timeoutMs: 20_000,
+      });
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+
+      // A request whose headers the server has read (it answered 100 Continue)
+      // but whose body has not arrived yet: in flight when SIGTERM lands.
+      const body = JSON.stringify({ email: "nobody@example.com", password: "some password" });
+      const socket = connect(port, "127.0.0.1");
+      let response = "";
+      socket.on("data", (chunk: Buffer) => (response += chunk));
+      socket.write(
+        `POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+      );
+      await waitFor(() => response.includes("100 Continue"), { what: "100 Continue" });
+      server.child.kill("SIGTERM");
+      await waitFor(() => server.output().stdout.includes("shutting down"), {
+        what: "shutdown to begin",
+      });
+      socket.write(body);
+      await once(socket, "end");
+      expect(response).toMatch(/HTTP\/1\.1 401 Unauthorized/);
+      expect(response).toContain('"code":"invalid_credentials"');
+      expect(await server.exited).toBe(0);
+      const logs = server.output().stdout.split("\n").filter(Boolean);
+      expect(logs.every((line) => JSON.parse(line).level !== undefined)).toBe(true);
+    } finally {
+      server.child.kill("SIGKILL");
+    }
+  });
+});
