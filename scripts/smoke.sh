@@ -2,16 +2,18 @@
 # Runs `npm start` on a private port and database and walks the three flows
 # with curl, as the README's quick start does. Used by CI.
 set -euo pipefail
-PORT="${SMOKE_PORT:-3917}"
+# A port nothing listens on, so a leftover server cannot answer in our place.
+PORT="${SMOKE_PORT:-$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')}"
 DB="jwt_auth_smoke_$$"
 export PORT DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$DB" RATE_LIMIT=off LOG_LEVEL=warn
 export JWT_SECRET="${JWT_SECRET:-$(node -e 'console.log(require("crypto").randomBytes(48).toString("base64url"))')}"
 BASE="http://127.0.0.1:$PORT"
 
-npm start >/tmp/smoke-$$.log 2>&1 &
+# Own process group, so cleanup stops npm and the node server it started.
+setsid npm start >/tmp/smoke-$$.log 2>&1 &
 pid=$!
 cleanup() {
-  kill "$pid" 2>/dev/null || true
+  kill -TERM -- "-$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null || true
 }
