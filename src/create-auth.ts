@@ -8,9 +8,15 @@ import { createPrismaUserStore, type PrismaUserClient } from "./adapters/prisma-
 import { createRedisAttemptLimiter, type AttemptLimit } from "./adapters/redis-attempt-limiter.js";
 import { createRedisUserCache } from "./adapters/redis-user-cache.js";
 import { createAuthService, type AuthService, type Limiters } from "./core/auth-service.js";
-import { silentLogger, type Logger } from "./core/ports.js";
+import {
+  silentLogger,
+  type Logger,
+  type PasswordHasher,
+  type UserCache,
+  type UserStore,
+} from "./core/ports.js";
 import { createTokenService, type TokenService, type TokenSettings } from "./core/token-service.js";
-import { createUserLookup, type CacheEvents } from "./core/user-lookup.js";
+import { createUserLookup, type CacheStatus } from "./core/user-lookup.js";
 import { createAuthRouter } from "./http/auth-router.js";
 import { createRequireAuth } from "./http/require-auth.js";
 
@@ -35,6 +41,13 @@ export interface CreateAuthOptions {
     keyPrefix?: string;
     /** Lifetime of a cached user in seconds (default 3600). */
     ttlSeconds?: number;
+    /** Consecutive Redis failures that open the breaker (default 3). */
+    breakerFailureThreshold?: number;
+    /**
+     * How often the repair loop runs (default 1000 ms): it applies logouts that
+     * did not reach Redis, and closes the breaker once Redis is back.
+     */
+    repairIntervalMs?: number;
   };
   passwordHashing?: Argon2Options;
   /** Throttling of login and registration; `false` turns it off. On by default. */
@@ -49,8 +62,6 @@ export interface CreateAuthOptions {
   bodyLimit?: string;
   /** pino or anything with the same info/warn/error methods; silent by default. */
   logger?: Logger;
-  /** Counters for cache hits, misses and fallbacks to Postgres. */
-  cacheEvents?: Partial<CacheEvents>;
 }
 
 export interface Auth {
@@ -61,6 +72,23 @@ export interface Auth {
   /** The same operations without HTTP, for custom routes. */
   service: AuthService;
   tokens: TokenService;
+  /** Breaker state and cache counters, for metrics and health pages. */
+  cacheStatus(): CacheStatus;
+  /**
+   * Runs one repair pass now (the loop also runs on its own). Resolves true
+   * once Redis is trusted; until then every lookup reads Postgres.
+   */
+  checkCache(): Promise<boolean>;
+  /** Stops the repair loop. Call it when shutting down; it does not close your clients. */
+  close(): void;
+}
+
+/** The storage ports `createAuth` builds from Prisma and ioredis; tests may wrap them. */
+export interface AuthPorts {
+  store: UserStore;
+  cache: UserCache;
+  hasher: PasswordHasher;
+  limiters: Limiters | null;
 }
 
 const MINUTE = 60;
@@ -70,26 +98,52 @@ export function createAuth(options: CreateAuthOptions): Auth {
   if (!options.prisma || !options.redis) {
     throw new TypeError("createAuth needs a prisma client and a redis client");
   }
-  const logger = options.logger ?? silentLogger;
-  const keyPrefix = options.cache?.keyPrefix ?? "auth:";
   const ttlSeconds = options.cache?.ttlSeconds ?? 3600;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
     throw new TypeError("cache.ttlSeconds must be a positive integer");
   }
-  const realm = options.realm ?? "auth";
+  return assembleAuth(createAuthPorts(options), options);
+}
 
+/** The adapters `createAuth` uses. Not part of the public API: tests wrap them. */
+export function createAuthPorts(options: CreateAuthOptions): AuthPorts {
+  const keyPrefix = options.cache?.keyPrefix ?? "auth:";
+  return {
+    store: createPrismaUserStore(options.prisma),
+    cache: createRedisUserCache(options.redis, {
+      keyPrefix,
+      ttlSeconds: options.cache?.ttlSeconds ?? 3600,
+    }),
+    hasher: createArgon2PasswordHasher(options.passwordHashing),
+    limiters: createLimiters(options.redis, `${keyPrefix}rl:`, options.rateLimit),
+  };
+}
+
+/** Wires the core to its ports. Not part of the public API: tests use it to wrap ports. */
+export function assembleAuth(
+  ports: AuthPorts,
+  options: Omit<CreateAuthOptions, "prisma" | "redis">,
+): Auth {
+  const logger = options.logger ?? silentLogger;
+  const realm = options.realm ?? "auth";
+  const repairIntervalMs = options.cache?.repairIntervalMs ?? 1000;
+  if (!Number.isInteger(repairIntervalMs) || repairIntervalMs < 10) {
+    throw new TypeError("cache.repairIntervalMs must be an integer of at least 10");
+  }
   const tokens = createTokenService(options.tokens);
-  const store = createPrismaUserStore(options.prisma);
-  const cache = createRedisUserCache(options.redis, { keyPrefix, ttlSeconds });
-  const lookup = createUserLookup({ store, cache, logger, events: options.cacheEvents });
-  const limiters = createLimiters(options.redis, `${keyPrefix}rl:`, options.rateLimit);
+  const lookup = createUserLookup({
+    store: ports.store,
+    cache: ports.cache,
+    logger,
+    breakerFailureThreshold: options.cache?.breakerFailureThreshold,
+  });
   const service = createAuthService({
-    store,
-    cache,
+    store: ports.store,
+    cache: ports.cache,
     lookup,
     tokens,
-    hasher: createArgon2PasswordHasher(options.passwordHashing),
-    limiters,
+    hasher: ports.hasher,
+    limiters: ports.limiters,
     logger,
   });
   const requireAuth = createRequireAuth(service, {
@@ -102,7 +156,27 @@ export function createAuth(options: CreateAuthOptions): Auth {
     bodyLimit: options.bodyLimit ?? "10kb",
     logger,
   });
-  return { router, requireAuth, service, tokens };
+
+  // The breaker starts open; the first pass (now) and each later one close it
+  // once Redis is reachable and every pending repair is applied.
+  const runRepair = () => {
+    lookup
+      .repair()
+      .catch((error: unknown) => logger.error({ err: error }, "cache repair pass failed"));
+  };
+  runRepair();
+  const timer = setInterval(runRepair, repairIntervalMs);
+  timer.unref();
+
+  return {
+    router,
+    requireAuth,
+    service,
+    tokens,
+    cacheStatus: lookup.status,
+    checkCache: lookup.repair,
+    close: () => clearInterval(timer),
+  };
 }
 
 function createLimiters(

@@ -12,7 +12,8 @@ export type {
   TokenAlgorithm,
 } from "./core/token-service.js";
 export type { PublicUser, Logger } from "./core/ports.js";
-export type { CacheEvents } from "./core/user-lookup.js";
+export type { CacheStatus } from "./core/user-lookup.js";
+export type { BreakerState } from "./core/circuit-breaker.js";
 export { AuthError, ERROR_CATALOGUE, type ErrorCode } from "./core/errors.js";
 export { migrateDatabase, type MigrationResult } from "./db/migrate.js";
 import "./http/request-user.js";

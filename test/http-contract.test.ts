@@ -412,6 +412,7 @@ describe("with Postgres unreachable", () => {
     const port = await freePort();
     const down = await createTestApp({
       databaseUrl: `postgresql://postgres@127.0.0.1:${port}/none`,
+      awaitTrustedCache: false,
     });
     try {
       expectError(

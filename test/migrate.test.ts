@@ -4,11 +4,16 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { readdirSync } from "node:fs";
 import { migrateDatabase } from "../src/db/migrate.js";
 import { databaseUrlFor } from "./helpers/test-app.js";
 
 const name = `jwt_auth_test_migrate_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
 const url = databaseUrlFor(name);
+const committed = readdirSync("prisma/migrations", { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+  .sort();
 
 async function query<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
@@ -30,20 +35,25 @@ afterAll(async () => {
 describe("migrateDatabase", () => {
   it("creates a missing database, applies the committed migrations and records them as Prisma does", async () => {
     const result = await migrateDatabase({ databaseUrl: url, createDatabase: true });
-    expect(result).toEqual({ databaseCreated: true, applied: ["20261122000000_init"] });
+    expect(committed[0]).toBe("20261122000000_init");
+    expect(result).toEqual({ databaseCreated: true, applied: committed });
 
-    const sql = await readFile("prisma/migrations/20261122000000_init/migration.sql", "utf8");
-    const rows = await query<Record<string, unknown>>(`SELECT * FROM "_prisma_migrations"`);
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({
-      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      migration_name: "20261122000000_init",
-      checksum: createHash("sha256").update(sql).digest("hex"),
-      finished_at: expect.any(Date),
-      rolled_back_at: null,
-      logs: null,
-      applied_steps_count: 1,
-    });
+    const rows = await query<Record<string, unknown>>(
+      `SELECT * FROM "_prisma_migrations" ORDER BY migration_name`,
+    );
+    expect(rows).toHaveLength(committed.length);
+    for (const [i, migration] of committed.entries()) {
+      const sql = await readFile(`prisma/migrations/${migration}/migration.sql`, "utf8");
+      expect(rows[i]).toMatchObject({
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        migration_name: migration,
+        checksum: createHash("sha256").update(sql).digest("hex"),
+        finished_at: expect.any(Date),
+        rolled_back_at: null,
+        logs: null,
+        applied_steps_count: 1,
+      });
+    }
     const columns = await query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns WHERE table_name = 'users' ORDER BY column_name`,
     );
@@ -63,7 +73,7 @@ describe("migrateDatabase", () => {
       databaseCreated: false,
       applied: [],
     });
-    expect(await query(`SELECT 1 FROM "_prisma_migrations"`)).toHaveLength(1);
+    expect(await query(`SELECT 1 FROM "_prisma_migrations"`)).toHaveLength(committed.length);
   });
 
   it("refuses to continue when an applied migration was edited afterwards", async () => {
@@ -83,18 +93,18 @@ describe("migrateDatabase", () => {
     const dir = await mkdtemp(join(tmpdir(), "migrations-"));
     try {
       await cp("prisma/migrations", dir, { recursive: true });
-      await cp(join(dir, "20261122000000_init"), join(dir, "20261123000000_broken"), {
+      await cp(join(dir, "20261122000000_init"), join(dir, "29991231000000_broken"), {
         recursive: true,
       });
       await writeFile(
-        join(dir, "20261123000000_broken", "migration.sql"),
+        join(dir, "29991231000000_broken", "migration.sql"),
         `CREATE TABLE "half" (id INT);\nSELECT * FROM no_such_table;\n`,
       );
       await expect(migrateDatabase({ databaseUrl: url, migrationsDir: dir })).rejects.toThrow(
-        /20261123000000_broken failed/,
+        /29991231000000_broken failed/,
       );
       expect(await query(`SELECT 1 FROM pg_tables WHERE tablename = 'half'`)).toHaveLength(0);
-      expect(await query(`SELECT 1 FROM "_prisma_migrations"`)).toHaveLength(1);
+      expect(await query(`SELECT 1 FROM "_prisma_migrations"`)).toHaveLength(committed.length);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

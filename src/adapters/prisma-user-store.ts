@@ -20,14 +20,34 @@ export interface PrismaUserClient {
       data: { email: string; passwordHash: string; name: string | null };
       select: typeof RECORD;
     }): Promise<Row>;
-    update(args: {
-      where: { id: string };
-      data: { jwtVersion: { increment: number } };
-      select: typeof RECORD;
-    }): Promise<Row>;
   };
-  $queryRawUnsafe(query: string): Promise<unknown>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
 }
+
+// The increment and the repair record in one statement: atomic, one round
+// trip, and a process killed after it still leaves the repair behind.
+const INCREMENT_AND_RECORD_REPAIR = `
+WITH updated AS (
+  UPDATE "users" SET "jwt_version" = "jwt_version" + 1, "updated_at" = now()
+  WHERE "id" = $1::uuid
+  RETURNING "id", "email", "name", "jwt_version"
+), repair AS (
+  INSERT INTO "cache_repairs" ("user_id", "jwt_version", "created_at")
+  SELECT "id", "jwt_version", now() FROM updated
+  ON CONFLICT ("user_id") DO UPDATE
+    SET "jwt_version" = GREATEST("cache_repairs"."jwt_version", EXCLUDED."jwt_version"),
+        "created_at" = EXCLUDED."created_at"
+)
+SELECT "id"::text AS "id", "email", "name", "jwt_version" AS "jwtVersion" FROM updated`;
+
+const PENDING_REPAIRS = `
+SELECT u."id"::text AS "id", u."email", u."name", u."jwt_version" AS "jwtVersion"
+FROM "cache_repairs" r JOIN "users" u ON u."id" = r."user_id"
+ORDER BY r."created_at"
+LIMIT $1`;
+
+const CLEAR_REPAIR = `DELETE FROM "cache_repairs" WHERE "user_id" = $1::uuid AND "jwt_version" <= $2`;
 
 export function createPrismaUserStore(prisma: PrismaUserClient): UserStore {
   return {
@@ -56,17 +76,16 @@ export function createPrismaUserStore(prisma: PrismaUserClient): UserStore {
 
     async incrementJwtVersion(id): Promise<UserRecord | null> {
       if (!UUID.test(id)) return null;
-      try {
-        // A single UPDATE … SET jwt_version = jwt_version + 1 RETURNING …: atomic under concurrency.
-        return await prisma.user.update({
-          where: { id },
-          data: { jwtVersion: { increment: 1 } },
-          select: RECORD,
-        });
-      } catch (error) {
-        if (isRecordNotFound(error)) return null;
-        throw error;
-      }
+      const rows = await prisma.$queryRawUnsafe<UserRecord[]>(INCREMENT_AND_RECORD_REPAIR, id);
+      return rows[0] ?? null;
+    },
+
+    pendingCacheRepairs(limit) {
+      return prisma.$queryRawUnsafe<UserRecord[]>(PENDING_REPAIRS, limit);
+    },
+
+    async clearCacheRepair(id, jwtVersion) {
+      await prisma.$executeRawUnsafe(CLEAR_REPAIR, id, jwtVersion);
     },
 
     async ping() {
@@ -83,8 +102,4 @@ function prismaCode(error: unknown): unknown {
 
 function isUniqueViolation(error: unknown): boolean {
   return prismaCode(error) === "P2002";
-}
-
-function isRecordNotFound(error: unknown): boolean {
-  return prismaCode(error) === "P2025";
 }

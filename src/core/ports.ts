@@ -20,18 +20,38 @@ export interface UserStore {
   findByEmail(email: string): Promise<UserWithPasswordHash | null>;
   /** Throws `EmailTakenError` when the email is already registered. */
   create(input: { email: string; passwordHash: string; name: string | null }): Promise<UserRecord>;
-  /** One atomic `jwtVersion = jwtVersion + 1`; null when the user is gone. */
+  /**
+   * One atomic statement: `jwtVersion = jwtVersion + 1`, and a cache repair
+   * recorded for the new version. Null when the user is gone.
+   */
   incrementJwtVersion(id: string): Promise<UserRecord | null>;
+  /** Current records of users whose new version may not have reached the cache yet. */
+  pendingCacheRepairs(limit: number): Promise<UserRecord[]>;
+  /** The cache holds `jwtVersion` (or newer) for this user: forget the repair. */
+  clearCacheRepair(id: string, jwtVersion: number): Promise<void>;
   ping(): Promise<void>;
+}
+
+/**
+ * What a cache read saw: the entry (null for a miss or an unreadable value)
+ * and a fence naming the cache's current generation. A fill must present the
+ * fence, so it cannot land in a cache that was emptied after the read.
+ */
+export interface CacheRead {
+  user: UserRecord | null;
+  fence: string;
 }
 
 /** The Redis cache. Every method may throw when Redis is slow or down. */
 export interface UserCache {
-  /** A valid entry, or null for a miss (absent or unreadable). */
-  get(id: string): Promise<UserRecord | null>;
-  /** Stores the user unless the cache already holds a higher version. */
-  put(user: UserRecord): Promise<void>;
-  remove(id: string): Promise<void>;
+  read(id: string): Promise<CacheRead>;
+  /**
+   * Cache-aside fill after a miss. Skipped (false) when the cache holds a
+   * higher version or its generation is no longer `fence`.
+   */
+  fill(user: UserRecord, fence: string): Promise<boolean>;
+  /** Write-through of a committed version; never lowers a cached version. */
+  write(user: UserRecord): Promise<void>;
   ping(): Promise<void>;
 }
 

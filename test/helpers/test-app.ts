@@ -5,7 +5,13 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import type { Express } from "express";
 import { authRedisOptions } from "../../src/adapters/redis-client.js";
-import { createAuth, type Auth, type CreateAuthOptions } from "../../src/create-auth.js";
+import {
+  assembleAuth,
+  createAuthPorts,
+  type Auth,
+  type AuthPorts,
+  type CreateAuthOptions,
+} from "../../src/create-auth.js";
 import { migrateDatabase } from "../../src/db/migrate.js";
 import { PrismaClient } from "../../src/generated/prisma/client.js";
 import { createApp } from "../../src/server/app.js";
@@ -77,8 +83,6 @@ export interface TestApp {
   secret: string;
   databaseUrl: string;
   logs: string[];
-  /** Per-user counters of Postgres reads and cache events. */
-  counters: { hit: number; miss: number; fallback: number };
   close(): Promise<void>;
 }
 
@@ -89,6 +93,12 @@ export interface TestAppOptions {
   secret?: string;
   keyPrefix?: string;
   overrides?: Partial<CreateAuthOptions>;
+  /** Wrap the real adapters: fault injection, counting, or a naive design to compare against. */
+  wrapPorts?: (ports: AuthPorts, context: { redis: Redis; keyPrefix: string }) => AuthPorts;
+  /** Wait until the breaker has closed (default true; false when a dependency is down on purpose). */
+  awaitTrustedCache?: boolean;
+  /** Redis per-command timeout (default 500 ms). */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -99,26 +109,29 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const database = options.databaseUrl ? null : await createTestDatabase();
   const databaseUrl = options.databaseUrl ?? database!.url;
   const prisma = createPrisma(databaseUrl);
-  const redis = await connectRedis(options.redisUrl ?? SHARED_REDIS_URL);
+  const redis = await connectRedis(options.redisUrl ?? SHARED_REDIS_URL, options.commandTimeoutMs);
   const keyPrefix = options.keyPrefix ?? `test:${randomUUID()}:`;
   const secret = options.secret ?? randomBytes(32).toString("base64url");
   const { lines, logger } = captureLogs();
-  const counters = { hit: 0, miss: 0, fallback: 0 };
-  const auth = createAuth({
+  const authOptions: CreateAuthOptions = {
     prisma,
     redis,
     tokens: { secret, issuer: "test-issuer", audience: "test-audience" },
-    cache: { keyPrefix, ttlSeconds: 600 },
     passwordHashing: FAST_HASHING,
     rateLimit: false,
     logger,
-    cacheEvents: {
-      hit: () => counters.hit++,
-      miss: () => counters.miss++,
-      fallback: () => counters.fallback++,
-    },
     ...options.overrides,
-  });
+    cache: { keyPrefix, ttlSeconds: 600, ...options.overrides?.cache },
+  };
+  const ports = createAuthPorts(authOptions);
+  const auth = assembleAuth(
+    options.wrapPorts ? options.wrapPorts(ports, { redis, keyPrefix }) : ports,
+    authOptions,
+  );
+  // The breaker starts open; tests start from a trusted cache.
+  if (options.awaitTrustedCache !== false) {
+    await waitFor(() => auth.checkCache(), { what: "the cache to be trusted" });
+  }
   const app = createApp({ auth, logger, trustProxy: false });
   return {
     app,
@@ -129,8 +142,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     secret,
     databaseUrl,
     logs: lines,
-    counters,
     async close() {
+      auth.close();
       const keys = await redis.keys(`${keyPrefix}*`).catch(() => []);
       if (keys.length > 0) await redis.del(...keys).catch(() => {});
       redis.disconnect();
