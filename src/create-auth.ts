@@ -102,7 +102,17 @@ export function createAuth(options: CreateAuthOptions): Auth {
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
     throw new TypeError("cache.ttlSeconds must be a positive integer");
   }
-  return assembleAuth(createAuthPorts(options), options);
+  const auth = assembleAuth(createAuthPorts(options), options);
+  // A (re)connected Redis gets a repair pass at once rather than at the next tick.
+  const onReady = () => void auth.checkCache().catch(() => {});
+  options.redis.on("ready", onReady);
+  return {
+    ...auth,
+    close() {
+      options.redis.off("ready", onReady);
+      auth.close();
+    },
+  };
 }
 
 /** The adapters `createAuth` uses. Not part of the public API: tests wrap them. */

@@ -1,13 +1,12 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { connect } from "node:net";
-import { join } from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import { freePort } from "./helpers/free-port.js";
 import { databaseUrlFor } from "./helpers/test-app.js";
 import { waitFor } from "./helpers/wait-for.js";
+import { startServerProcess } from "./helpers/server-process.js";
 
 const databaseName = `jwt_auth_test_server_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
 
@@ -17,26 +16,6 @@ afterAll(async () => {
   await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(databaseName)} WITH (FORCE)`);
   await admin.end();
 });
-
-/** The real entry point, as `npm start` runs it (through tsx instead of a build). */
-function startServerProcess(env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", join(process.cwd(), "src/server/main.ts")],
-    {
-      // No inherited .env values or variables: only what the test gives.
-      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
-      cwd: join(process.cwd(), "test"), // no .env here, so only `env` counts
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
-  const exited = once(child, "exit").then(([code]) => code as number | null);
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
 
 describe("the standalone server", () => {
   it("refuses to start with a JWT_SECRET under 32 bytes, saying why but not printing it", async () => {

@@ -4,6 +4,7 @@ import type { Logger as PinoLogger } from "pino";
 import { AuthError } from "../core/errors.js";
 import type { Auth } from "../create-auth.js";
 import { createErrorHandler } from "../http/error-handler.js";
+import { createMetricsRegistry } from "./metrics.js";
 
 /** The standalone service: the library's router at `/`, JSON 404s, request logs. */
 export function createApp(options: {
@@ -11,11 +12,19 @@ export function createApp(options: {
   logger: PinoLogger;
   trustProxy: boolean | number | string;
   realm?: string;
+  /** Serve Prometheus metrics at GET /metrics (default true). */
+  metrics?: boolean;
 }): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", options.trustProxy);
   app.use(pinoHttp({ logger: options.logger, quietReqLogger: true }));
+  if (options.metrics !== false) {
+    const registry = createMetricsRegistry(options.auth);
+    app.get("/metrics", async (_req, res) => {
+      res.set("Content-Type", registry.contentType).send(await registry.metrics());
+    });
+  }
   app.use(options.auth.router);
   app.use((_req, _res, next) => next(new AuthError("not_found")));
   app.use(createErrorHandler({ logger: options.logger, realm: options.realm ?? "auth" }));

@@ -68,7 +68,13 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     allowAidHeader: config.allowAidHeader,
     logger,
   });
-  const app = createApp({ auth, logger, trustProxy: config.trustProxy });
+  // Start trusted when Redis is reachable: wait briefly for it, then run the
+  // first repair pass. If it is not, requests read Postgres until it is.
+  await once(redis, "ready", { signal: AbortSignal.timeout(3000) }).then(
+    () => auth.checkCache(),
+    () => false,
+  );
+  const app = createApp({ auth, logger, trustProxy: config.trustProxy, metrics: config.metrics });
   const server = app.listen(config.port);
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
@@ -82,6 +88,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       await drained;
       clearTimeout(timer);
+      auth.close();
       await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
       redis.disconnect();
     })());
