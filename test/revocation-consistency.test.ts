@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
+import request from "supertest";
 import { userCacheKey } from "../src/core/cache-policy.js";
 import { login, logout, me, register, uniqueEmail } from "./helpers/api.js";
 import {
@@ -412,6 +413,9 @@ describe("6. slow Redis: command timeout and breaker", () => {
       try {
         for (let i = 0; i < 3; i++) expect((await me(a.app, valid)).status).toBe(200);
         expect(a.auth.cacheStatus().breaker).toBe("open");
+        const metrics = await request(a.app).get("/metrics");
+        expect(metrics.text).toMatch(/^auth_cache_breaker_open 1$/m);
+        expect(metrics.text).toMatch(/^auth_cache_lookups_total\{result="fallback"\} [1-9]/m);
         const redisCalls = counter.calls.read;
         for (let i = 0; i < 20; i++) {
           expect((await me(a.app, valid)).status).toBe(200);
@@ -423,6 +427,7 @@ describe("6. slow Redis: command timeout and breaker", () => {
         redis.resume();
       }
       await trusted(a);
+      expect((await request(a.app).get("/metrics")).text).toMatch(/^auth_cache_breaker_open 0$/m);
       const hits = a.auth.cacheStatus().hits;
       expect((await me(a.app, revoked)).status).toBe(401);
       expect(a.auth.cacheStatus().hits).toBe(hits + 1);

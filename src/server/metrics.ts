@@ -35,14 +35,22 @@ export function createMetricsRegistry(auth: Auth): Registry {
       this.inc({ result: "fallback" }, s.fallbacks);
     },
   });
-  counter("auth_cache_store_reads_total", "Postgres reads made by user lookups", (s) => s.storeReads);
+  counter(
+    "auth_cache_store_reads_total",
+    "Postgres reads made by user lookups",
+    (s) => s.storeReads,
+  );
   counter("auth_cache_fills_total", "Cache fills written after a miss", (s) => s.fills);
   counter(
     "auth_cache_fills_skipped_total",
     "Cache fills refused because Redis held a newer version or was emptied meanwhile",
     (s) => s.fillsSkipped,
   );
-  counter("auth_cache_repairs_total", "Pending logouts written to Redis by the repair loop", (s) => s.repairs);
+  counter(
+    "auth_cache_repairs_total",
+    "Pending logouts written to Redis by the repair loop",
+    (s) => s.repairs,
+  );
   counter(
     "auth_logout_write_through_failures_total",
     "Logouts answered 503 because Redis could not be updated",
