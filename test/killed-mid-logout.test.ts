@@ -3,41 +3,30 @@
  * logout and its Redis write. Real processes: the server is SIGKILLed while
  * its write-through is stuck (Redis paused for writes), then restarted.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
 import { userCacheKey } from "../src/core/cache-policy.js";
 import { PASSWORD, uniqueEmail } from "./helpers/api.js";
 import { freePort } from "./helpers/free-port.js";
-import { startPrivateRedis, type PrivateRedis } from "./helpers/redis-server.js";
 import { startServerProcess } from "./helpers/server-process.js";
-import { createPrisma, createTestApp, createTestDatabase } from "./helpers/test-app.js";
+import { createPrisma, createTestApp, usePrivateRedisAndDatabase } from "./helpers/test-app.js";
 import { waitFor } from "./helpers/wait-for.js";
 import request from "supertest";
 
-let redis: PrivateRedis;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-const prisma = () => createPrisma(database.url);
-
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  await redis.stop();
-  await database.drop();
-});
+const faults = usePrivateRedisAndDatabase();
+const prisma = () => createPrisma(faults.database.url);
 
 describe("a process killed mid-logout", () => {
   async function scenario() {
     const secret = randomBytes(32).toString("hex");
     const keyPrefix = `t:${randomUUID()}:`;
     const port = await freePort();
-    const env = {
+    const serverEnv = {
       JWT_SECRET: secret,
       JWT_ISSUER: "test-issuer",
       JWT_AUDIENCE: "test-audience",
-      DATABASE_URL: database.url,
-      REDIS_URL: redis.url,
+      DATABASE_URL: faults.database.url,
+      REDIS_URL: faults.redis.url,
       CACHE_KEY_PREFIX: keyPrefix,
       PORT: String(port),
       RATE_LIMIT: "off",
@@ -62,14 +51,14 @@ describe("a process killed mid-logout", () => {
 
     // Another instance that runs throughout and never sees the crash.
     const bystander = await createTestApp({
-      databaseUrl: database.url,
-      redisUrl: redis.url,
+      databaseUrl: faults.database.url,
+      redisUrl: faults.redis.url,
       keyPrefix,
       secret,
       overrides: { cache: { repairIntervalMs: 60_000 } }, // passes run only when the test says
     });
     const db = prisma();
-    const first = startServerProcess(env);
+    const first = startServerProcess(serverEnv);
     let second: ReturnType<typeof startServerProcess> | undefined;
     try {
       await first.listening(port);
@@ -86,7 +75,7 @@ describe("a process killed mid-logout", () => {
         (await request(bystander.app).get("/me").set("Authorization", `Bearer ${token}`)).status,
       ).toBe(200);
 
-      await redis.command("CLIENT", "PAUSE", 30_000, "WRITE");
+      await faults.redis.command("CLIENT", "PAUSE", 30_000, "WRITE");
       const stuckLogout = post("/logout", undefined, token).then(
         (res) => res.status,
         () => "connection lost",
@@ -103,13 +92,13 @@ describe("a process killed mid-logout", () => {
       await first.exited;
       const stuck = await stuckLogout;
       expect(stuck).toBe("connection lost"); // never answered 2xx
-      await redis.command("CLIENT", "KILL", "TYPE", "normal"); // its queued write dies with it
-      await redis.command("CLIENT", "UNPAUSE");
-      const raw = await redis.command("GET", userCacheKey(keyPrefix, user.id));
+      await faults.redis.command("CLIENT", "KILL", "TYPE", "normal"); // its queued write dies with it
+      await faults.redis.command("CLIENT", "UNPAUSE");
+      const raw = await faults.redis.command("GET", userCacheKey(keyPrefix, user.id));
       expect(JSON.parse(String(raw)).jwtVersion).toBe(0); // Redis still says 0
 
       // Restart: the new process rejects the old token from its first request.
-      second = startServerProcess(env);
+      second = startServerProcess(serverEnv);
       await second.listening(port);
       const atRestarted = await me(token);
       expect(atRestarted.status).toBe(401);
@@ -123,8 +112,9 @@ describe("a process killed mid-logout", () => {
       await waitFor(() => bystander.auth.checkCache(), { what: "bystander repair pass" });
       return {
         atRestarted: atRestarted.status,
-        cached: JSON.parse(String(await redis.command("GET", userCacheKey(keyPrefix, user.id))))
-          .jwtVersion,
+        cached: JSON.parse(
+          String(await faults.redis.command("GET", userCacheKey(keyPrefix, user.id))),
+        ).jwtVersion,
         atBystander: (
           await request(bystander.app).get("/me").set("Authorization", `Bearer ${token}`)
         ).status,
@@ -132,7 +122,7 @@ describe("a process killed mid-logout", () => {
     } finally {
       first.child.kill("SIGKILL");
       second?.child.kill("SIGKILL");
-      await redis.command("CLIENT", "UNPAUSE").catch(() => {});
+      await faults.redis.command("CLIENT", "UNPAUSE").catch(() => {});
       await db.$disconnect();
       await bystander.close();
     }

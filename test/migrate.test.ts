@@ -1,14 +1,14 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { readdirSync } from "node:fs";
 import { migrateDatabase } from "../src/db/migrate.js";
-import { databaseUrlFor } from "./helpers/test-app.js";
+import { databaseUrlFor, dropDatabase, testDatabaseName } from "./helpers/test-app.js";
 
-const name = `jwt_auth_test_migrate_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
+const name = testDatabaseName("migrate");
 const url = databaseUrlFor(name);
 const committed = readdirSync("prisma/migrations", { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
@@ -25,12 +25,7 @@ async function query<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
   }
 }
 
-afterAll(async () => {
-  const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  await admin.end();
-});
+afterAll(() => dropDatabase(name));
 
 describe("migrateDatabase", () => {
   it("creates a missing database, applies the committed migrations and records them as Prisma does", async () => {

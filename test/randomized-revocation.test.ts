@@ -7,15 +7,14 @@
  * Seeded and reproducible: RANDOMIZED_SEEDS (default 3) seeds starting at
  * RANDOMIZED_FIRST_SEED (default 1); a failure names its seed and the trace.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { setTimeout as delay } from "node:timers/promises";
 import jwt from "jsonwebtoken";
 import { login, logout, me, register } from "./helpers/api.js";
 import { designPorts, type Design } from "./helpers/fault-ports.js";
-import { startPrivateRedis, type PrivateRedis } from "./helpers/redis-server.js";
-import { createTestApp, createTestDatabase, type TestApp } from "./helpers/test-app.js";
+import { createTestApp, usePrivateRedisAndDatabase, type TestApp } from "./helpers/test-app.js";
 import { waitFor } from "./helpers/wait-for.js";
 
 const SEEDS = Number(process.env.RANDOMIZED_SEEDS ?? 3);
@@ -25,17 +24,7 @@ const DESIGN: Design = process.env.RANDOMIZED_DESIGN === "naive" ? "naive" : "re
 const USERS = 6;
 const ROUNDS = 120;
 
-let redis: PrivateRedis;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  await redis.stop();
-  await database.drop();
-});
+const env = usePrivateRedisAndDatabase();
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 function prng(seed: number) {
@@ -63,8 +52,8 @@ interface Token {
 async function runSeed(seed: number) {
   const random = prng(seed);
   const shared = {
-    databaseUrl: database.url,
-    redisUrl: redis.url,
+    databaseUrl: env.database.url,
+    redisUrl: env.redis.url,
     keyPrefix: `rnd:${randomUUID()}:`,
     secret: randomBytes(32).toString("hex"),
     commandTimeoutMs: 100,
@@ -142,30 +131,30 @@ async function runSeed(seed: number) {
           const kind = random.int(4);
           if (kind === 3) {
             // Instant: everything cached is gone, so the next requests race to fill.
-            await redis.command("FLUSHALL");
+            await env.redis.command("FLUSHALL");
             trace.push("redis flushed");
             return;
           }
           if (kind === 0) {
-            redis.pause();
+            env.redis.pause();
             redisNow.state = "paused";
           } else if (kind === 1) {
-            await redis.kill();
+            await env.redis.kill();
             redisNow.state = "down";
           } else {
-            await redis.command("CLIENT", "PAUSE", 30_000, "WRITE");
+            await env.redis.command("CLIENT", "PAUSE", 30_000, "WRITE");
             redisNow.state = "writes-paused";
           }
           faultRounds = 1 + random.int(5);
         } else if (redisNow.state === "paused") {
-          redis.resume();
+          env.redis.resume();
           redisNow.state = "up";
         } else if (redisNow.state === "writes-paused") {
-          await redis.command("CLIENT", "KILL", "TYPE", "normal");
-          await redis.command("CLIENT", "UNPAUSE");
+          await env.redis.command("CLIENT", "KILL", "TYPE", "normal");
+          await env.redis.command("CLIENT", "UNPAUSE");
           redisNow.state = "up";
         } else {
-          await redis.start();
+          await env.redis.start();
           redisNow.state = "up";
         }
         trace.push(`redis ${before} -> ${redisNow.state}`);
@@ -202,9 +191,9 @@ async function runSeed(seed: number) {
     }
     return { violations, trace, acked: floor.reduce((sum, f) => sum + f, 0) };
   } finally {
-    if (redisNow.state === "paused") redis.resume();
-    if (redisNow.state === "writes-paused") await redis.command("CLIENT", "UNPAUSE");
-    if (redisNow.state === "down") await redis.start();
+    if (redisNow.state === "paused") env.redis.resume();
+    if (redisNow.state === "writes-paused") await env.redis.command("CLIENT", "UNPAUSE");
+    if (redisNow.state === "down") await env.redis.start();
     for (const t of instances) await t.close();
   }
 }

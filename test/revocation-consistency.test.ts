@@ -7,7 +7,7 @@
  * against the naive design (the seed article's plain GET/SET cache, no
  * repairs) and shows that design accepting the revoked token.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
 import request from "supertest";
 import { userCacheKey } from "../src/core/cache-policy.js";
@@ -20,26 +20,15 @@ import {
   type Design,
 } from "./helpers/fault-ports.js";
 import { listen } from "./helpers/listen.js";
-import { startPrivateRedis, type PrivateRedis } from "./helpers/redis-server.js";
 import {
   createTestApp,
-  createTestDatabase,
+  usePrivateRedisAndDatabase,
   type TestApp,
   type TestAppOptions,
 } from "./helpers/test-app.js";
 import { waitFor } from "./helpers/wait-for.js";
 
-let redis: PrivateRedis;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
-
-beforeAll(async () => {
-  redis = await startPrivateRedis();
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  await redis.stop();
-  await database.drop();
-});
+const env = usePrivateRedisAndDatabase();
 
 const REPAIR_INTERVAL_MS = 50;
 const COMMAND_TIMEOUT_MS = 150;
@@ -54,8 +43,8 @@ async function twoInstances(
   } = {},
 ) {
   const shared: TestAppOptions = {
-    databaseUrl: database.url,
-    redisUrl: redis.url,
+    databaseUrl: env.database.url,
+    redisUrl: env.redis.url,
     keyPrefix: `t:${randomUUID()}:`,
     secret: randomBytes(32).toString("hex"),
     commandTimeoutMs: COMMAND_TIMEOUT_MS,
@@ -87,7 +76,7 @@ async function userWithToken(app: TestApp["app"]) {
 }
 
 async function cachedVersion(t: TestApp, id: string): Promise<number | null> {
-  const raw = await redis.command("GET", userCacheKey(t.keyPrefix, id));
+  const raw = await env.redis.command("GET", userCacheKey(t.keyPrefix, id));
   return raw === null ? null : (JSON.parse(String(raw)) as { jwtVersion: number }).jwtVersion;
 }
 
@@ -145,10 +134,10 @@ describe("1. fill-after-write race", () => {
       const slowRequest = me(a.app, token).then((res) => res.status);
       await hold.reached;
       expect((await logout(b.app, token)).status).toBe(204);
-      if (emptyRedis === "flush") await redis.command("FLUSHALL");
+      if (emptyRedis === "flush") await env.redis.command("FLUSHALL");
       if (emptyRedis === "restart") {
-        await redis.kill();
-        await redis.start();
+        await env.redis.kill();
+        await env.redis.start();
         await redisBack(a, b);
       }
       hold.release();
@@ -192,7 +181,7 @@ describe("2. write-through fails after the commit", () => {
       const { user, token } = await userWithToken(a.app);
       expect((await me(a.app, token)).status).toBe(200);
       expect((await me(b.app, token)).status).toBe(200);
-      await redis.command("CLIENT", "PAUSE", 10_000, "WRITE");
+      await env.redis.command("CLIENT", "PAUSE", 10_000, "WRITE");
       let logoutStatus: number;
       try {
         logoutStatus = (await logout(a.app, token)).status;
@@ -200,9 +189,9 @@ describe("2. write-through fails after the commit", () => {
         expect(await cachedVersion(a, user.id)).toBe(0); // Redis still says 0
         expect((await me(a.app, token)).status).toBe(401); // A no longer trusts Redis
         // Drop the connections, so the timed-out write is lost rather than applied late.
-        await redis.command("CLIENT", "KILL", "TYPE", "normal");
+        await env.redis.command("CLIENT", "KILL", "TYPE", "normal");
       } finally {
-        await redis.command("CLIENT", "UNPAUSE");
+        await env.redis.command("CLIENT", "UNPAUSE");
       }
       await redisBack(a, b);
       // One repair pass on each instance (the loop runs them anyway).
@@ -244,7 +233,7 @@ describe("3. partition heals with stale entries (SIGSTOP)", () => {
       const { user, token } = await userWithToken(a.app);
       expect((await me(a.app, token)).status).toBe(200);
       expect((await me(b.app, token)).status).toBe(200);
-      redis.pause();
+      env.redis.pause();
       let logoutStatus: number;
       try {
         // Requests still succeed from Postgres; their timeouts open both breakers.
@@ -257,7 +246,7 @@ describe("3. partition heals with stale entries (SIGSTOP)", () => {
         expect((await me(a.app, token)).status).toBe(401);
         expect((await me(b.app, token)).status).toBe(401);
       } finally {
-        redis.resume();
+        env.redis.resume();
       }
       expect(await cachedVersion(a, user.id)).toBe(0); // back, still holding the old version
       // Until their repair pass, the instances still read Postgres.
@@ -301,11 +290,11 @@ describe("4. Redis restarts empty", () => {
       const { user, token: revoked } = await userWithToken(a.app);
       expect((await logout(a.app, revoked)).status).toBe(204);
       const valid = await login(a.app, user.email);
-      await redis.kill();
+      await env.redis.kill();
       // While it is down: Postgres answers, correctly.
       expect((await me(a.app, revoked)).status).toBe(401);
       expect((await me(b.app, valid)).status).toBe(200);
-      await redis.start();
+      await env.redis.start();
       await redisBack(a, b);
       expect(await cachedVersion(a, user.id)).toBeNull();
       for (const t of [a, b]) {
@@ -371,7 +360,7 @@ describe("5. thundering herd", () => {
       const email = uniqueEmail("herd-down");
       await register(a.app, email);
       const token = await login(a.app, email);
-      await redis.kill();
+      await env.redis.kill();
       const before = a.auth.cacheStatus();
       hold.hold();
       const requests = Array.from({ length: 200 }, () =>
@@ -386,7 +375,7 @@ describe("5. thundering herd", () => {
       expect(a.auth.cacheStatus().storeReads - before.storeReads).toBe(1);
     } finally {
       hold.release();
-      await redis.start();
+      await env.redis.start();
       await server.close();
       await close();
     }
@@ -409,7 +398,7 @@ describe("6. slow Redis: command timeout and breaker", () => {
       await logout(a.app, revoked);
       const valid = await login(a.app, user.email);
       expect((await me(a.app, valid)).status).toBe(200);
-      redis.pause();
+      env.redis.pause();
       try {
         for (let i = 0; i < 3; i++) expect((await me(a.app, valid)).status).toBe(200);
         expect(a.auth.cacheStatus().breaker).toBe("open");
@@ -424,7 +413,7 @@ describe("6. slow Redis: command timeout and breaker", () => {
         expect(counter.calls.read).toBe(redisCalls); // straight to Postgres, no timeout paid
         expect((await logout(a.app, valid)).status).toBe(503); // cannot be written through
       } finally {
-        redis.resume();
+        env.redis.resume();
       }
       await trusted(a);
       expect((await request(a.app).get("/metrics")).text).toMatch(/^auth_cache_breaker_open 0$/m);
@@ -463,10 +452,10 @@ describe("7. corrupt entries", () => {
       const valid = await login(a.app, user.email);
       const key = userCacheKey(a.keyPrefix, user.id);
       for (const [what, value] of corrupt(user.id)) {
-        await redis.command("SET", key, value);
+        await env.redis.command("SET", key, value);
         expect((await me(b.app, revoked)).status, what).toBe(401);
         expect(await cachedVersion(a, user.id), what).toBe(1); // overwritten by the fill
-        await redis.command("SET", key, value);
+        await env.redis.command("SET", key, value);
         expect((await me(a.app, valid)).status, what).toBe(200);
         expect(await cachedVersion(a, user.id), what).toBe(1);
       }

@@ -1,21 +1,15 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { once } from "node:events";
 import { connect } from "node:net";
-import { randomBytes, randomUUID } from "node:crypto";
-import pg from "pg";
+import { randomBytes } from "node:crypto";
 import { freePort } from "./helpers/free-port.js";
-import { databaseUrlFor } from "./helpers/test-app.js";
+import { databaseUrlFor, dropDatabase, testDatabaseName } from "./helpers/test-app.js";
 import { waitFor } from "./helpers/wait-for.js";
 import { startServerProcess } from "./helpers/server-process.js";
 
-const databaseName = `jwt_auth_test_server_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
+const databaseName = testDatabaseName("server");
 
-afterAll(async () => {
-  const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(databaseName)} WITH (FORCE)`);
-  await admin.end();
-});
+afterAll(() => dropDatabase(databaseName));
 
 describe("the standalone server", () => {
   it("refuses to start with a JWT_SECRET under 32 bytes, saying why but not printing it", async () => {

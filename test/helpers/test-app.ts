@@ -17,6 +17,8 @@ import { PrismaClient } from "../../src/generated/prisma/client.js";
 import { createApp } from "../../src/server/app.js";
 import { createLogger } from "../../src/server/logger.js";
 import { waitFor } from "./wait-for.js";
+import { startPrivateRedis, type PrivateRedis } from "./redis-server.js";
+import { afterAll, beforeAll } from "vitest";
 
 export const BASE_DATABASE_URL =
   process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -31,24 +33,47 @@ export function databaseUrlFor(name: string): string {
   return url.toString();
 }
 
+/** A database name no other test file uses. */
+export function testDatabaseName(tag = "test"): string {
+  return `jwt_auth_${tag}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+}
+
+export async function dropDatabase(name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /** A fresh, migrated database of its own; `drop` removes it. */
 export async function createTestDatabase() {
-  const name = `jwt_auth_test_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const name = testDatabaseName();
   const url = databaseUrlFor(name);
   await migrateDatabase({ databaseUrl: url, createDatabase: true });
-  return {
-    name,
-    url,
-    async drop() {
-      const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
-      await admin.connect();
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
-    },
+  return { name, url, drop: () => dropDatabase(name) };
+}
+
+/**
+ * For fault tests: a private redis-server this file may pause, kill and
+ * restart, and a database of its own, both torn down after the file.
+ */
+export function usePrivateRedisAndDatabase() {
+  const env = {} as {
+    redis: PrivateRedis;
+    database: Awaited<ReturnType<typeof createTestDatabase>>;
   };
+  beforeAll(async () => {
+    env.redis = await startPrivateRedis();
+    env.database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await env.redis.stop();
+    await env.database.drop();
+  });
+  return env;
 }
 
 export function createPrisma(databaseUrl: string): PrismaClient {
