@@ -1,10 +1,12 @@
 import {
   InvalidCredentialsError,
+  InvalidRequestError,
   ServiceUnavailableError,
   TokenError,
   AuthError,
 } from "./errors.js";
 import { normalizeEmail } from "./email.js";
+import { isAcceptablePassword } from "./password-policy.js";
 import type { AccessTokenClaims, TokenService } from "./token-service.js";
 import type {
   AttemptLimiter,
@@ -83,6 +85,10 @@ export function createAuthService(deps: {
 
   return {
     async register(input, clientKey) {
+      // The HTTP layer checks this too; library callers get the same policy before any hashing.
+      if (!isAcceptablePassword(input.password)) {
+        throw new InvalidRequestError([{ path: "password", message: "password policy" }]);
+      }
       await limiters?.registerClient.consume(clientKey);
       const passwordHash = await hasher.hash(input.password);
       const user = await fromStore(() =>
@@ -92,6 +98,9 @@ export function createAuthService(deps: {
     },
 
     async login(input, clientKey) {
+      if (!isAcceptablePassword(input.password, 1)) {
+        throw new InvalidRequestError([{ path: "password", message: "password policy" }]);
+      }
       const email = normalizeEmail(input.email);
       if (limiters) {
         await limiters.loginClient.consume(clientKey);
