@@ -38,9 +38,11 @@ export interface Readiness {
 }
 
 export interface Limiters {
-  /** Keyed by account and client address together. */
+  /** Keyed by account alone, across every client address (distributed guessing). */
   loginAccount: AttemptLimiter;
-  /** Keyed by client address alone. */
+  /** Keyed by account and client address together. */
+  loginAccountClient: AttemptLimiter;
+  /** Keyed by client address alone (one client trying many accounts). */
   loginClient: AttemptLimiter;
   registerClient: AttemptLimiter;
 }
@@ -102,9 +104,13 @@ export function createAuthService(deps: {
         throw new InvalidRequestError([{ path: "password", message: "password policy" }]);
       }
       const email = normalizeEmail(input.email);
+      // Keyed by the email whether or not an account has it, so a 429 says
+      // nothing about which emails exist.
+      const accountClient = `${email}|${clientKey}`;
       if (limiters) {
         await limiters.loginClient.consume(clientKey);
-        await limiters.loginAccount.consume(`${email}|${clientKey}`);
+        await limiters.loginAccountClient.consume(accountClient);
+        await limiters.loginAccount.consume(email);
       }
       const user = await fromStore(() => store.findByEmail(email));
       if (!user) {
@@ -116,9 +122,16 @@ export function createAuthService(deps: {
       if (!(await hasher.verify(user.passwordHash, input.password))) {
         throw new InvalidCredentialsError();
       }
-      await limiters?.loginAccount.reset(`${email}|${clientKey}`).catch((error: unknown) => {
-        logger.warn({ err: error }, "could not reset login attempts");
-      });
+      // Only failures count: a successful login gives its attempts back.
+      if (limiters) {
+        await Promise.all([
+          limiters.loginClient.refund(clientKey),
+          limiters.loginAccount.refund(email),
+          limiters.loginAccountClient.reset(accountClient),
+        ]).catch((error: unknown) => {
+          logger.warn({ err: error }, "could not give back login attempts");
+        });
+      }
       const issued = tokens.issue(user);
       return {
         accessToken: issued.token,

@@ -88,6 +88,8 @@ export interface TestAppOptions {
   databaseUrl?: string;
   secret?: string;
   keyPrefix?: string;
+  /** Express `trust proxy`, e.g. true to let tests pick client addresses with X-Forwarded-For. */
+  trustProxy?: boolean | number | string;
   overrides?: Partial<CreateAuthOptions>;
 }
 
@@ -119,7 +121,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     },
     ...options.overrides,
   });
-  const app = createApp({ auth, logger, trustProxy: false });
+  const app = createApp({ auth, logger, trustProxy: options.trustProxy ?? false });
   return {
     app,
     auth,
