@@ -5,8 +5,8 @@ import {
   TokenError,
   AuthError,
 } from "./errors.js";
-import { normalizeEmail } from "./email.js";
-import { isAcceptablePassword } from "./password-policy.js";
+import { isPrintableAscii, normalizeEmail } from "./email.js";
+import { isAcceptableName, isAcceptablePassword } from "./input-policy.js";
 import type { AccessTokenClaims, TokenService } from "./token-service.js";
 import type {
   AttemptLimiter,
@@ -87,21 +87,25 @@ export function createAuthService(deps: {
 
   return {
     async register(input, clientKey) {
-      // The HTTP layer checks this too; library callers get the same policy before any hashing.
-      if (!isAcceptablePassword(input.password)) {
-        throw new InvalidRequestError([{ path: "password", message: "password policy" }]);
+      // The HTTP layer checks these too; library callers get the same policy before any hashing.
+      const email = normalizeEmail(input.email);
+      const invalid = [
+        ...(isPrintableAscii(email) ? [] : ["email"]),
+        ...(isAcceptablePassword(input.password) ? [] : ["password"]),
+        ...(input.name === null || isAcceptableName(input.name) ? [] : ["name"]),
+      ];
+      if (invalid.length > 0) {
+        throw new InvalidRequestError(invalid.map((path) => ({ path, message: "input policy" })));
       }
       await limiters?.registerClient.consume(clientKey);
       const passwordHash = await hasher.hash(input.password);
-      const user = await fromStore(() =>
-        store.create({ email: normalizeEmail(input.email), passwordHash, name: input.name }),
-      );
+      const user = await fromStore(() => store.create({ email, passwordHash, name: input.name }));
       return toPublicUser(user);
     },
 
     async login(input, clientKey) {
       if (!isAcceptablePassword(input.password, 1)) {
-        throw new InvalidRequestError([{ path: "password", message: "password policy" }]);
+        throw new InvalidRequestError([{ path: "password", message: "input policy" }]);
       }
       const email = normalizeEmail(input.email);
       // Keyed by the email whether or not an account has it, so a 429 says

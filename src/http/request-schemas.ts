@@ -2,13 +2,12 @@ import { z } from "zod";
 import { InvalidRequestError } from "../core/errors.js";
 import { isPrintableAscii, normalizeEmail } from "../core/email.js";
 import {
+  isAcceptableName,
   isAcceptablePassword,
+  NAME_MAX_LENGTH,
   PASSWORD_MAX_LENGTH,
   PASSWORD_MIN_LENGTH,
-} from "../core/password-policy.js";
-
-// Control characters (NUL among them, which Postgres refuses) and lone surrogates.
-const UNSAFE_TEXT = /[\p{Cc}\p{Cs}]/u;
+} from "../core/input-policy.js";
 
 const email = z
   .string()
@@ -30,9 +29,8 @@ export const registerBody = z.strictObject({
   name: z
     .string()
     .trim()
-    .refine((value) => !UNSAFE_TEXT.test(value), { message: "must be printable" })
-    .refine((value) => [...value].length >= 1 && [...value].length <= 100, {
-      message: "must be 1 to 100 characters",
+    .refine(isAcceptableName, {
+      message: `must be 1 to ${NAME_MAX_LENGTH} characters, none of them control characters`,
     })
     .nullish()
     .transform((value) => value ?? null),

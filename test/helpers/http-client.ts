@@ -1,6 +1,6 @@
 import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
 import { once } from "node:events";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import type { RequestListener } from "node:http";
 import { answerClientError } from "../../src/server/client-error.js";
 
@@ -18,12 +18,16 @@ export interface RawRequest {
   /** Sent exactly as given, duplicates included. */
   headers?: readonly (readonly [string, string])[];
   body?: string | Buffer;
+  /** On a connection of its own rather than a reused keep-alive one. */
+  fresh?: boolean;
 }
 
 export interface LiveServer {
   port: number;
   /** One request on a keep-alive connection. */
   send(req: RawRequest): Promise<RawResponse>;
+  /** Bytes written to a new socket as they are, for what Node's client refuses to send. */
+  sendBytes(bytes: string): Promise<RawResponse>;
   close(): Promise<void>;
 }
 
@@ -51,7 +55,7 @@ export async function listen(app: RequestListener): Promise<LiveServer> {
         {
           host: "127.0.0.1",
           port,
-          agent,
+          agent: req.fresh ? false : agent,
           method: req.method ?? "GET",
           path: req.path ?? "/",
           headers,
@@ -77,9 +81,34 @@ export async function listen(app: RequestListener): Promise<LiveServer> {
     });
   }
 
+  async function sendBytes(bytes: string): Promise<RawResponse> {
+    const socket = connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.write(bytes);
+    await Promise.race([once(socket, "end"), once(socket, "close")]);
+    socket.destroy();
+    const raw = Buffer.concat(chunks).toString("utf8");
+    const [head = "", text = ""] = raw.split("\r\n\r\n", 2);
+    const [statusLine = "", ...lines] = head.split("\r\n");
+    const headers: IncomingHttpHeaders = {};
+    for (const line of lines) {
+      const colon = line.indexOf(":");
+      headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: Number(statusLine.split(" ")[1] ?? 0), headers, text, json };
+  }
+
   return {
     port,
     send,
+    sendBytes,
     async close() {
       agent.destroy();
       server.closeAllConnections();

@@ -2,12 +2,15 @@ export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 256;
 // With the u flag a paired surrogate is one code point; only lone ones are Cs.
 const LONE_SURROGATE = /\p{Cs}/u;
+// Control characters (NUL among them, which Postgres refuses) and lone surrogates.
+const UNSAFE_TEXT = /[\p{Cc}\p{Cs}]/u;
+export const NAME_MAX_LENGTH = 100;
 
 /**
  * Length in Unicode code points, so a limit means the same for "a" and "😀"
  * (a JavaScript `length` counts UTF-16 units and would halve it for emoji).
  */
-export function passwordLength(password: string): number {
+export function codePointLength(password: string): number {
   let count = 0;
   for (let i = 0; i < password.length; i++) {
     const unit = password.charCodeAt(i);
@@ -27,6 +30,13 @@ export function passwordLength(password: string): number {
  */
 export function isAcceptablePassword(password: string, minLength = PASSWORD_MIN_LENGTH): boolean {
   if (LONE_SURROGATE.test(password)) return false;
-  const length = passwordLength(password);
+  const length = codePointLength(password);
   return length >= minLength && length <= PASSWORD_MAX_LENGTH;
+}
+
+/** A display name: 1 to 100 characters, no control characters, well-formed. */
+export function isAcceptableName(name: string): boolean {
+  if (UNSAFE_TEXT.test(name)) return false;
+  const length = codePointLength(name);
+  return length >= 1 && length <= NAME_MAX_LENGTH;
 }
