@@ -248,6 +248,18 @@ describe("key rotation", () => {
     expect(codeOf(() => migrating.verify(foreign))).toBe("invalid_token");
   });
 
+  it("lets an unnamed key learn its future kid first (naming a key without refusing tokens)", () => {
+    const before = service({ secret: K1 });
+    const step1 = service({ secret: K1, previousKeys: [{ keyId: "2026-01", secret: K1 }] });
+    const step2 = service({ secret: K1, keyId: "2026-01", previousKeys: [{ secret: K1 }] });
+    for (const verifier of [step1, step2]) {
+      for (const issuer of [before, step1, step2]) {
+        expect(codeOf(() => verifier.verify(issuer.issue(USER).token))).toBe("accepted");
+      }
+    }
+    expect(codeOf(() => before.verify(step2.issue(USER).token))).toBe("invalid_token");
+  });
+
   it("refuses to start with a short previous key, a duplicate or malformed kid, or two keys without id", () => {
     expect(() => service({ keyId: "a", previousKeys: [{ keyId: "b", secret: "short" }] })).toThrow(
       /previous key #1 must be at least 32 bytes/,
