@@ -337,7 +337,8 @@ const anyPath = fc.oneof(
 
 // Properties ----------------------------------------------------------------
 
-describe("fuzzing", () => {
+// Generous: on a loaded 2-core machine a run can take several times its usual ~10 s.
+describe("fuzzing", { timeout: 60_000 }, () => {
   it("random tokens and Authorization headers at GET /me and POST /logout", async () => {
     await fc.assert(
       fc.asyncProperty(
