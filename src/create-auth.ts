@@ -20,10 +20,21 @@ import { createUserLookup, type CacheStatus } from "./core/user-lookup.js";
 import { createAuthRouter } from "./http/auth-router.js";
 import { createRequireAuth } from "./http/require-auth.js";
 
+/**
+ * Failed login attempts are counted per account and client address, per
+ * account across all addresses, and per client address; a successful login
+ * gives its attempt back. Counters live in Redis (in memory while it is down).
+ */
 export interface RateLimitOptions {
-  /** Login attempts per account and client address (default 10 per 15 minutes). */
+  /** Failed logins per account and client address (default 10 per 15 minutes). */
+  loginPerAccountAndClient?: AttemptLimit;
+  /**
+   * Failed logins per account from all addresses together (default 50 per 15
+   * minutes). Higher than the per-address limit: whoever can spend it can
+   * lock the account's owner out for the rest of the window.
+   */
   loginPerAccount?: AttemptLimit;
-  /** Login attempts per client address (default 100 per 15 minutes). */
+  /** Failed logins per client address, over all accounts (default 100 per 15 minutes). */
   loginPerClient?: AttemptLimit;
   /** Registrations per client address (default 20 per hour). */
   registerPerClient?: AttemptLimit;
@@ -199,7 +210,12 @@ function createLimiters(
     loginAccount: createRedisAttemptLimiter(
       redis,
       `${prefix}login-account`,
-      options?.loginPerAccount ?? { points: 10, durationSeconds: 15 * MINUTE },
+      options?.loginPerAccount ?? { points: 50, durationSeconds: 15 * MINUTE },
+    ),
+    loginAccountClient: createRedisAttemptLimiter(
+      redis,
+      `${prefix}login-account-client`,
+      options?.loginPerAccountAndClient ?? { points: 10, durationSeconds: 15 * MINUTE },
     ),
     loginClient: createRedisAttemptLimiter(
       redis,

@@ -10,6 +10,7 @@ export type {
   TokenSettings,
   TokenService,
   TokenAlgorithm,
+  VerificationKey,
 } from "./core/token-service.js";
 export type { PublicUser, Logger } from "./core/ports.js";
 export type { CacheStatus } from "./core/user-lookup.js";

@@ -65,4 +65,83 @@ describe("parseConfig", () => {
     });
     expect(() => parseConfig({ JWT_SECRET: SECRET, RATE_LIMIT: "maybe" })).toThrow(/RATE_LIMIT/);
   });
+
+  describe("key rotation variables", () => {
+    const K1 = "a".repeat(32);
+    const K2 = "b".repeat(40);
+
+    it("reads JWT_KEY_ID and JWT_PREVIOUS_KEYS as kid:secret pairs", () => {
+      const config = parseConfig({
+        JWT_SECRET: SECRET,
+        JWT_KEY_ID: "2026-03",
+        JWT_PREVIOUS_KEYS: `2026-02:${K1}, 2026-01:${K2}`,
+      });
+      expect(config.tokens).toMatchObject({
+        secret: SECRET,
+        keyId: "2026-03",
+        previousKeys: [
+          { keyId: "2026-02", secret: K1 },
+          { keyId: "2026-01", secret: K2 },
+        ],
+      });
+    });
+
+    it("reads an empty kid as the key for tokens issued without one", () => {
+      const config = parseConfig({
+        JWT_SECRET: SECRET,
+        JWT_KEY_ID: "k2",
+        JWT_PREVIOUS_KEYS: `:${K1}`,
+      });
+      expect(config.tokens.previousKeys).toEqual([{ secret: K1 }]);
+    });
+
+    it("has no previous keys and no kid by default", () => {
+      const config = parseConfig({ JWT_SECRET: SECRET });
+      expect(config.tokens.keyId).toBeUndefined();
+      expect(config.tokens.previousKeys).toEqual([]);
+    });
+
+    const refused: [string, Record<string, string>, RegExp][] = [
+      [
+        "a short previous secret",
+        { JWT_KEY_ID: "k2", JWT_PREVIOUS_KEYS: "k1:short" },
+        /key k1 must be at least 32 bytes/,
+      ],
+      [
+        "an entry without a colon",
+        { JWT_KEY_ID: "k2", JWT_PREVIOUS_KEYS: K1 },
+        /entry 1 must be kid:secret/,
+      ],
+      [
+        "a malformed kid",
+        { JWT_KEY_ID: "k2", JWT_PREVIOUS_KEYS: `../k1:${K1}` },
+        /entry 1 must be kid:secret/,
+      ],
+      ["a malformed JWT_KEY_ID", { JWT_KEY_ID: "k 2" }, /JWT_KEY_ID/],
+      [
+        "a kid used twice",
+        { JWT_KEY_ID: "k1", JWT_PREVIOUS_KEYS: `k1:${K1}` },
+        /duplicate key id k1/,
+      ],
+      [
+        "two keys without kid",
+        { JWT_PREVIOUS_KEYS: `:${K1}` },
+        /only one key may be without a key id/,
+      ],
+    ];
+    for (const [condition, env, message] of refused) {
+      it(`refuses ${condition}, without printing any secret`, () => {
+        const attempt = () => parseConfig({ JWT_SECRET: SECRET, ...env });
+        expect(attempt).toThrow(ConfigError);
+        expect(attempt).toThrow(message);
+        try {
+          attempt();
+        } catch (error) {
+          for (const secret of [SECRET, K1, "short"]) {
+            expect((error as Error).message).not.toContain(secret);
+          }
+        }
+      });
+    }
+  });
 });

@@ -20,6 +20,22 @@ describe("the standalone server", () => {
     expect(stdout + stderr).not.toContain("too-short-secret");
   });
 
+  it("refuses to start with a previous key under 32 bytes, without printing any secret", async () => {
+    const secret = randomBytes(32).toString("hex");
+    const server = startServerProcess({
+      JWT_SECRET: secret,
+      JWT_KEY_ID: "k2",
+      JWT_PREVIOUS_KEYS: "k1:short-previous-secret",
+    });
+    expect(await server.exited).toBe(1);
+    const { stdout, stderr } = server.output();
+    expect(stderr).toMatch(
+      /refusing to start.*\n.*JWT_PREVIOUS_KEYS: the secret of key k1 must be at least 32 bytes/,
+    );
+    expect(stdout + stderr).not.toContain("short-previous-secret");
+    expect(stdout + stderr).not.toContain(secret);
+  });
+
   it("refuses to start without a JWT_SECRET", async () => {
     const server = startServerProcess({});
     expect(await server.exited).toBe(1);

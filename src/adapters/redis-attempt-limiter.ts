@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { TooManyRequestsError } from "../core/errors.js";
@@ -12,7 +13,9 @@ export interface AttemptLimit {
 
 /**
  * Counts attempts in Redis so every instance shares them; while Redis is
- * unreachable each process falls back to its own in-memory counter.
+ * unreachable each process falls back to its own in-memory counter. Keys are
+ * hashed: an email or address never appears in Redis, and a key's length does
+ * not depend on what the client sent.
  */
 export function createRedisAttemptLimiter(
   redis: Redis,
@@ -31,10 +34,11 @@ export function createRedisAttemptLimiter(
       duration: limit.durationSeconds,
     }),
   });
+  const hashed = (key: string) => createHash("sha256").update(key).digest("base64url");
   return {
     async consume(key) {
       try {
-        await limiter.consume(key);
+        await limiter.consume(hashed(key));
       } catch (rejection) {
         if (rejection instanceof RateLimiterRes) {
           throw new TooManyRequestsError(rejection.msBeforeNext / 1000);
@@ -42,8 +46,11 @@ export function createRedisAttemptLimiter(
         throw rejection;
       }
     },
+    async refund(key) {
+      await limiter.reward(hashed(key), 1);
+    },
     async reset(key) {
-      await limiter.delete(key);
+      await limiter.delete(hashed(key));
     },
   };
 }

@@ -1,10 +1,12 @@
 import {
   InvalidCredentialsError,
+  InvalidRequestError,
   ServiceUnavailableError,
   TokenError,
   AuthError,
 } from "./errors.js";
-import { normalizeEmail } from "./email.js";
+import { isPrintableAscii, normalizeEmail } from "./email.js";
+import { isAcceptableName, isAcceptablePassword } from "./input-policy.js";
 import type { AccessTokenClaims, TokenService } from "./token-service.js";
 import type {
   AttemptLimiter,
@@ -36,9 +38,11 @@ export interface Readiness {
 }
 
 export interface Limiters {
-  /** Keyed by account and client address together. */
+  /** Keyed by account alone, across every client address (distributed guessing). */
   loginAccount: AttemptLimiter;
-  /** Keyed by client address alone. */
+  /** Keyed by account and client address together. */
+  loginAccountClient: AttemptLimiter;
+  /** Keyed by client address alone (one client trying many accounts). */
   loginClient: AttemptLimiter;
   registerClient: AttemptLimiter;
 }
@@ -83,19 +87,34 @@ export function createAuthService(deps: {
 
   return {
     async register(input, clientKey) {
+      // The HTTP layer checks these too; library callers get the same policy before any hashing.
+      const email = normalizeEmail(input.email);
+      const invalid = [
+        ...(isPrintableAscii(email) ? [] : ["email"]),
+        ...(isAcceptablePassword(input.password) ? [] : ["password"]),
+        ...(input.name === null || isAcceptableName(input.name) ? [] : ["name"]),
+      ];
+      if (invalid.length > 0) {
+        throw new InvalidRequestError(invalid.map((path) => ({ path, message: "input policy" })));
+      }
       await limiters?.registerClient.consume(clientKey);
       const passwordHash = await hasher.hash(input.password);
-      const user = await fromStore(() =>
-        store.create({ email: normalizeEmail(input.email), passwordHash, name: input.name }),
-      );
+      const user = await fromStore(() => store.create({ email, passwordHash, name: input.name }));
       return toPublicUser(user);
     },
 
     async login(input, clientKey) {
+      if (!isAcceptablePassword(input.password, 1)) {
+        throw new InvalidRequestError([{ path: "password", message: "input policy" }]);
+      }
       const email = normalizeEmail(input.email);
+      // Keyed by the email whether or not an account has it, so a 429 says
+      // nothing about which emails exist.
+      const accountClient = `${email}|${clientKey}`;
       if (limiters) {
         await limiters.loginClient.consume(clientKey);
-        await limiters.loginAccount.consume(`${email}|${clientKey}`);
+        await limiters.loginAccountClient.consume(accountClient);
+        await limiters.loginAccount.consume(email);
       }
       const user = await fromStore(() => store.findByEmail(email));
       if (!user) {
@@ -107,9 +126,16 @@ export function createAuthService(deps: {
       if (!(await hasher.verify(user.passwordHash, input.password))) {
         throw new InvalidCredentialsError();
       }
-      await limiters?.loginAccount.reset(`${email}|${clientKey}`).catch((error: unknown) => {
-        logger.warn({ err: error }, "could not reset login attempts");
-      });
+      // Only failures count: a successful login gives its attempts back.
+      if (limiters) {
+        await Promise.all([
+          limiters.loginClient.refund(clientKey),
+          limiters.loginAccount.refund(email),
+          limiters.loginAccountClient.reset(accountClient),
+        ]).catch((error: unknown) => {
+          logger.warn({ err: error }, "could not give back login attempts");
+        });
+      }
       const issued = tokens.issue(user);
       return {
         accessToken: issued.token,

@@ -11,10 +11,12 @@ export const ERROR_CATALOGUE = {
   token_revoked: { status: 401, message: "The access token has been revoked." },
   invalid_credentials: { status: 401, message: "Invalid email or password." },
   not_found: { status: 404, message: "Not found." },
+  request_timeout: { status: 408, message: "The request took too long to arrive." },
   email_taken: { status: 409, message: "An account with this email already exists." },
   payload_too_large: { status: 413, message: "The request body is too large." },
   unsupported_media_type: { status: 415, message: "The request body must be application/json." },
   too_many_requests: { status: 429, message: "Too many attempts. Try again later." },
+  headers_too_large: { status: 431, message: "The request headers are too large." },
   internal_error: { status: 500, message: "Internal server error." },
   service_unavailable: { status: 503, message: "The service is temporarily unavailable." },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -63,6 +63,8 @@ export interface PasswordHasher {
 /** Throws `TooManyRequestsError` once a key has used up its attempts. */
 export interface AttemptLimiter {
   consume(key: string): Promise<void>;
+  /** Gives back one consumed attempt (a login that turned out to succeed). */
+  refund(key: string): Promise<void>;
   reset(key: string): Promise<void>;
 }
 

@@ -37,6 +37,11 @@ export function createAuthRouter(
   options: AuthRouterOptions,
 ): Router {
   const router = express.Router();
+  // Tokens and user data must not be kept by browsers or shared caches.
+  router.use((_req, res, next) => {
+    res.set("Cache-Control", "no-store");
+    next();
+  });
   const json = [express.json({ limit: options.bodyLimit, strict: true }), requireJson];
 
   // With registration off the route does not exist: the host app's 404 answers.
@@ -50,7 +55,6 @@ export function createAuthRouter(
 
   router.post("/login", ...json, async (req, res) => {
     const input = parseBody(loginBody, req.body);
-    res.set("Cache-Control", "no-store");
     res.status(200).json(await auth.login(input, clientKey(req)));
   });
 

@@ -14,12 +14,13 @@ function fromBodyParser(error: unknown): AuthError | null {
     case "encoding.unsupported":
     case "charset.unsupported":
       return new AuthError("unsupported_media_type");
-    case "request.aborted":
-    case "request.size.invalid":
-    case "stream.encoding.set":
-      return new InvalidRequestError();
-    default:
-      return null;
+    default: {
+      // Any other client error of the body parser (aborted, size mismatch, …).
+      const status = (error as { status?: unknown }).status;
+      return typeof status === "number" && status >= 400 && status < 500
+        ? new InvalidRequestError()
+        : null;
+    }
   }
 }
 

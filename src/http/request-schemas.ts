@@ -1,32 +1,45 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../core/errors.js";
-import { normalizeEmail } from "../core/email.js";
-
-export const PASSWORD_MIN_LENGTH = 8;
-export const PASSWORD_MAX_LENGTH = 256;
+import { isPrintableAscii, normalizeEmail } from "../core/email.js";
+import {
+  isAcceptableName,
+  isAcceptablePassword,
+  NAME_MAX_LENGTH,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+} from "../core/input-policy.js";
 
 const email = z
   .string()
   .max(320)
   .transform(normalizeEmail)
+  .refine(isPrintableAscii, { message: "must be ASCII" })
   .pipe(z.email({ message: "must be an email address" }).max(254));
 
-export const registerBody = z.object({
+const password = (minLength: number) =>
+  z.string().refine((value) => isAcceptablePassword(value, minLength), {
+    message: `must be ${minLength} to ${PASSWORD_MAX_LENGTH} characters`,
+  });
+
+// Unknown keys are refused rather than dropped: a typo or an attempt to set
+// something we do not accept (an id, a version, __proto__) gets a 400.
+export const registerBody = z.strictObject({
   email,
-  password: z.string().min(PASSWORD_MIN_LENGTH).max(PASSWORD_MAX_LENGTH),
+  password: password(PASSWORD_MIN_LENGTH),
   name: z
     .string()
     .trim()
-    .min(1)
-    .max(100)
+    .refine(isAcceptableName, {
+      message: `must be 1 to ${NAME_MAX_LENGTH} characters, none of them control characters`,
+    })
     .nullish()
     .transform((value) => value ?? null),
 });
 
 // Login does not re-check the password policy: a failing password is just wrong.
-export const loginBody = z.object({
+export const loginBody = z.strictObject({
   email,
-  password: z.string().min(1).max(PASSWORD_MAX_LENGTH),
+  password: password(1),
 });
 
 /** Parses or throws a 400 that names the failing fields without echoing values. */
@@ -36,7 +49,8 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   throw new InvalidRequestError(
     result.error.issues.map((issue) => ({
       path: issue.path.map(String).join("."),
-      message: issue.code,
+      // Our own refinement messages are fixed text; zod's may quote input, so only codes.
+      message: issue.code === "custom" ? issue.message : issue.code,
     })),
   );
 }

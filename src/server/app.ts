@@ -1,4 +1,5 @@
 import express, { type Express } from "express";
+import helmet from "helmet";
 import { pinoHttp } from "pino-http";
 import type { Logger as PinoLogger } from "pino";
 import { AuthError } from "../core/errors.js";
@@ -18,7 +19,30 @@ export function createApp(options: {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", options.trustProxy);
-  app.use(pinoHttp({ logger: options.logger, quietReqLogger: true }));
+  app.use(
+    pinoHttp({
+      logger: options.logger,
+      quietReqLogger: true,
+      serializers: {
+        // A query string may carry a token (`?access_token=`, which we do not
+        // accept but clients send anyway): log the path only.
+        req(req: { url?: string; query?: unknown }) {
+          if (typeof req.url === "string") req.url = req.url.split("?", 1)[0];
+          delete req.query;
+          return req;
+        },
+      },
+    }),
+  );
+  // A JSON API: nothing may be framed, run or sniffed, whoever renders it.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      },
+    }),
+  );
   if (options.metrics !== false) {
     const registry = createMetricsRegistry(options.auth);
     app.get("/metrics", async (_req, res) => {

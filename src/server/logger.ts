@@ -5,6 +5,7 @@ export const REDACTED_PATHS = [
   "req.headers.authorization",
   "req.headers.aid",
   "req.headers.cookie",
+  'req.headers["proxy-authorization"]',
   'res.headers["set-cookie"]',
   "password",
   "*.password",
@@ -16,6 +17,9 @@ export const REDACTED_PATHS = [
   "*.accessToken",
   "secret",
   "*.secret",
+  // body-parser errors carry the raw body, passwords included.
+  "err.body",
+  "*.err.body",
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

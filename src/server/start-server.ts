@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { once } from "node:events";
 import { PrismaPg } from "@prisma/adapter-pg";
@@ -8,6 +8,7 @@ import { createAuth } from "../create-auth.js";
 import { migrateDatabase } from "../db/migrate.js";
 import { PrismaClient } from "../generated/prisma/client.js";
 import { createApp } from "./app.js";
+import { answerClientError } from "./client-error.js";
 import type { ServerConfig } from "./config.js";
 
 export interface RunningServer {
@@ -75,7 +76,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     () => false,
   );
   const app = createApp({ auth, logger, trustProxy: config.trustProxy, metrics: config.metrics });
-  const server = app.listen(config.port);
+  const server = createServer(app);
+  server.on("clientError", answerClientError);
+  server.listen(config.port);
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
   logger.info({ port }, "listening");

@@ -117,6 +117,8 @@ export interface TestAppOptions {
   databaseUrl?: string;
   secret?: string;
   keyPrefix?: string;
+  /** Express `trust proxy`, e.g. true to let tests pick client addresses with X-Forwarded-For. */
+  trustProxy?: boolean | number | string;
   overrides?: Partial<CreateAuthOptions>;
   /** Wrap the real adapters: fault injection, counting, or a naive design to compare against. */
   wrapPorts?: (ports: AuthPorts, context: { redis: Redis; keyPrefix: string }) => AuthPorts;
@@ -157,7 +159,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   if (options.awaitTrustedCache !== false) {
     await waitFor(() => auth.checkCache(), { what: "the cache to be trusted" });
   }
-  const app = createApp({ auth, logger, trustProxy: false });
+  const app = createApp({ auth, logger, trustProxy: options.trustProxy ?? false });
   return {
     app,
     auth,
