@@ -18,6 +18,7 @@ export interface SoakOptions {
 
 export interface SoakSample {
   t: number;
+  afterFullGc: boolean;
   rssMb: number;
   heapUsedMb: number;
   /** Authenticated requests served per second since the previous sample. */
@@ -31,6 +32,7 @@ export interface SoakResult {
   baselineRssMb: number;
   finalRssMb: number;
   rssGrowthPercent: number;
+  heapAfterGcMb: { baseline: number; final: number };
   maxRssMb: number;
   eventLoopDelayP99Ms: { median: number; max: number };
   load: LoadResult;
@@ -38,8 +40,8 @@ export interface SoakResult {
 
 /**
  * A fresh cached-path server under a fixed, moderate request rate, sampled
- * every few seconds. Baseline: median RSS over the first quarter of the
- * samples after the warm-up (at least three); final: over the last quarter.
+ * every few seconds. RSS growth compares two samples taken right after a
+ * forced full GC: at the end of the warm-up and just before the load stops.
  */
 export async function runSoak(
   fixtures: BenchFixtures,
@@ -48,7 +50,7 @@ export async function runSoak(
   print: (line: string) => void = console.log,
 ): Promise<SoakResult> {
   const server = await startServerUnderTest("soak", fixtures.serverEnv(), {
-    nodeArgs: options.nodeArgs,
+    nodeArgs: ["--expose-gc", ...options.nodeArgs],
   });
   try {
     load.define("soak-tokens", fixtures.tokens);
@@ -67,19 +69,34 @@ export async function runSoak(
       () => (finished = true),
     );
 
+    // Natural samples every few seconds, plus two after a forced full GC:
+    // when the warm-up ends (baseline) and just before the load stops (final).
+    const margin = Math.min(1, options.sampleSeconds / 2);
+    const plan: { at: number; gc: boolean }[] = [
+      { at: options.warmupSeconds, gc: true },
+      { at: total - margin, gc: true },
+    ];
+    for (let at = options.sampleSeconds; at < total - margin; at += options.sampleSeconds) {
+      if (Math.abs(at - options.warmupSeconds) > 1e-6) plan.push({ at, gc: false });
+    }
+    plan.sort((a, b) => a.at - b.at);
+
     const samples: SoakSample[] = [];
     const started = Date.now();
     let previous: { at: number; served: number } | null = null;
     print(`soak: ${options.rate} req/s for ${total} s (first ${options.warmupSeconds} s warm-up)`);
-    while (!finished && (Date.now() - started) / 1000 < total + 5) {
-      await sleep(options.sampleSeconds * 1000, () => finished);
+    for (const step of plan) {
+      await sleep(started + step.at * 1000 - Date.now(), () => finished);
       if (finished) break;
-      const response = await fetch(`${server.baseUrl}/bench/stats?reset=eld`);
+      const response = await fetch(
+        `${server.baseUrl}/bench/stats?reset=eld${step.gc ? "&gc=1" : ""}`,
+      );
       const stats = (await response.json()) as ServerStats;
       const at = Date.now();
       const served = stats.hit + stats.miss;
       const sample: SoakSample = {
         t: round((at - started) / 1000, 1),
+        afterFullGc: step.gc,
         rssMb: round(rssKb(server.pid) / 1024, 1),
         heapUsedMb: round(stats.memory.heapUsed / 2 ** 20, 1),
         rps: previous ? round(((served - previous.served) * 1000) / (at - previous.at)) : 0,
@@ -94,25 +111,32 @@ export async function runSoak(
       print(
         `  t=${String(sample.t).padStart(6)} s  rss ${sample.rssMb} MB  heap ${sample.heapUsedMb} MB  ` +
           `${sample.rps} req/s  loop delay p50/p99/max ${sample.eventLoopDelayMs.p50}/` +
-          `${sample.eventLoopDelayMs.p99}/${sample.eventLoopDelayMs.max} ms`,
+          `${sample.eventLoopDelayMs.p99}/${sample.eventLoopDelayMs.max} ms` +
+          (step.gc ? "  (after a full GC)" : ""),
       );
     }
     const loadResult = await running;
-    const measured = samples.filter((sample) => sample.t >= options.warmupSeconds);
-    const rss = measured.map((sample) => sample.rssMb);
-    // GC makes RSS saw-tooth; compare the medians of the first and last quarters.
-    const window = Math.max(3, Math.floor(rss.length / 4));
-    const baselineRssMb = median(rss.slice(0, window));
-    const finalRssMb = median(rss.slice(-window));
-    const p99s = measured.map((sample) => sample.eventLoopDelayMs.p99);
+    const gcSamples = samples.filter((sample) => sample.afterFullGc);
+    if (gcSamples.length < 2) throw new Error("the soak ended before its final sample");
+    const baseline = gcSamples[0]!;
+    const final = gcSamples[gcSamples.length - 1]!;
+    // Delay figures leave out the forced collections' own pauses, which land
+    // in the interval after each of them.
+    const p99s = samples
+      .filter((sample, i) => sample.t > options.warmupSeconds && !samples[i - 1]?.afterFullGc)
+      .map((sample) => sample.eventLoopDelayMs.p99);
     return {
       settings: { ...options, path: "/me" },
       samples,
-      baselineRssMb,
-      finalRssMb,
-      rssGrowthPercent: round(((finalRssMb - baselineRssMb) / baselineRssMb) * 100, 1),
-      maxRssMb: Math.max(...rss),
-      eventLoopDelayP99Ms: { median: round(median(p99s), 2), max: Math.max(...p99s) },
+      baselineRssMb: baseline.rssMb,
+      finalRssMb: final.rssMb,
+      rssGrowthPercent: round(((final.rssMb - baseline.rssMb) / baseline.rssMb) * 100, 1),
+      heapAfterGcMb: { baseline: baseline.heapUsedMb, final: final.heapUsedMb },
+      maxRssMb: Math.max(...samples.map((sample) => sample.rssMb)),
+      eventLoopDelayP99Ms: {
+        median: round(median(p99s), 2),
+        max: p99s.length > 0 ? Math.max(...p99s) : NaN,
+      },
       load: loadResult,
     };
   } finally {
@@ -129,8 +153,12 @@ export function formatSoak(result: SoakResult): string {
       `${result.settings.durationSeconds} s after ${result.settings.warmupSeconds} s warm-up`,
     ],
     ["served", `${result.load.ok} ok, ${result.load.non2xx} non-2xx, ${result.load.errors} errors`],
-    ["RSS baseline → final", `${result.baselineRssMb} → ${result.finalRssMb} MB`],
+    ["RSS after full GC: start → end", `${result.baselineRssMb} → ${result.finalRssMb} MB`],
     ["RSS growth", `${result.rssGrowthPercent}%`],
+    [
+      "heap used after full GC",
+      `${result.heapAfterGcMb.baseline} → ${result.heapAfterGcMb.final} MB`,
+    ],
     ["RSS max", `${result.maxRssMb} MB`],
     [
       "event-loop delay p99",
