@@ -502,7 +502,7 @@ function packageVersions(): Record<string, string> {
     "jsonwebtoken",
     "ioredis",
     "@prisma/client",
-    "pino-http",
+    "pino",
     "argon2",
     "autocannon",
   ]) {

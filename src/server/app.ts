@@ -1,9 +1,9 @@
 import express, { type Express } from "express";
-import { pinoHttp } from "pino-http";
 import type { Logger as PinoLogger } from "pino";
 import { AuthError } from "../core/errors.js";
 import type { Auth } from "../create-auth.js";
 import { createErrorHandler } from "../http/error-handler.js";
+import { createRequestLog } from "./request-log.js";
 
 /** The standalone service: the library's router at `/`, JSON 404s, request logs. */
 export function createApp(options: {
@@ -15,7 +15,7 @@ export function createApp(options: {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", options.trustProxy);
-  app.use(pinoHttp({ logger: options.logger, quietReqLogger: true }));
+  app.use(createRequestLog(options.logger));
   app.use(options.auth.router);
   app.use((_req, _res, next) => next(new AuthError("not_found")));
   app.use(createErrorHandler({ logger: options.logger, realm: options.realm ?? "auth" }));
