@@ -1,6 +1,6 @@
 // The server under test: the standalone app exactly as src/server builds it
-// (config parsing, pino logger, pino-http, the library's router, 404 and error
-// handler), plus a few bench-only routes mounted in front of the router.
+// (config parsing, pino logger, request log, the library's router, 404 and
+// error handler), plus a few bench-only routes mounted in front of the router.
 // Started by bench/run.ts with the environment it needs; reports its port
 // over IPC and exits on SIGTERM (so `--cpu-prof` can write its profile).
 import { writeFileSync } from "node:fs";
@@ -19,6 +19,7 @@ import { createAuthService } from "../src/core/auth-service.js";
 import { AuthError } from "../src/core/errors.js";
 import type { UserCache } from "../src/core/ports.js";
 import { createTokenService } from "../src/core/token-service.js";
+import { cacheVerifiedTokens } from "../src/core/verified-token-cache.js";
 import { createUserLookup, type CacheEvents } from "../src/core/user-lookup.js";
 import { createAuth, type Auth } from "../src/create-auth.js";
 import { createAuthRouter } from "../src/http/auth-router.js";
@@ -89,16 +90,23 @@ const authOptions = {
   allowAidHeader: config.allowAidHeader,
   logger,
   cacheEvents,
+  // Experiment knob for `npm run bench:ab`; unset, production's default.
+  ...(process.env.BENCH_VERIFIED_TOKEN_CACHE === "off"
+    ? { verifiedTokenCache: false as const }
+    : {}),
 };
 const auth = cacheMode === "off" ? createAuthWithoutCache() : createAuth(authOptions);
 
 /**
- * The design users would otherwise pick: the same verifier, lookup, service,
- * middleware and router, but a cache that always misses, so every
- * authenticated request reads Postgres.
+ * The design users would otherwise pick: the same verifier (with its
+ * verified-token cache, as createAuth builds it), lookup, service, middleware
+ * and router, but a user cache that always misses, so every authenticated
+ * request reads Postgres.
  */
 function createAuthWithoutCache(): Auth {
-  const tokens = createTokenService(config.tokens);
+  const verifier = createTokenService(config.tokens);
+  const tokens =
+    process.env.BENCH_VERIFIED_TOKEN_CACHE === "off" ? verifier : cacheVerifiedTokens(verifier);
   const store = createPrismaUserStore(countingPrisma);
   const cache: UserCache = {
     get: async () => null,

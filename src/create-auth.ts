@@ -10,6 +10,7 @@ import { createRedisUserCache } from "./adapters/redis-user-cache.js";
 import { createAuthService, type AuthService, type Limiters } from "./core/auth-service.js";
 import { silentLogger, type Logger } from "./core/ports.js";
 import { createTokenService, type TokenService, type TokenSettings } from "./core/token-service.js";
+import { cacheVerifiedTokens } from "./core/verified-token-cache.js";
 import { createUserLookup, type CacheEvents } from "./core/user-lookup.js";
 import { createAuthRouter } from "./http/auth-router.js";
 import { createRequireAuth } from "./http/require-auth.js";
@@ -51,6 +52,12 @@ export interface CreateAuthOptions {
   logger?: Logger;
   /** Counters for cache hits, misses and fallbacks to Postgres. */
   cacheEvents?: Partial<CacheEvents>;
+  /**
+   * Remember tokens that verified, so a repeated token skips the signature
+   * check (default on, 10000 tokens); `false` turns it off. Revocation is
+   * checked on every request either way.
+   */
+  verifiedTokenCache?: { maxEntries?: number } | false;
 }
 
 export interface Auth {
@@ -78,7 +85,13 @@ export function createAuth(options: CreateAuthOptions): Auth {
   }
   const realm = options.realm ?? "auth";
 
-  const tokens = createTokenService(options.tokens);
+  const tokens =
+    options.verifiedTokenCache === false
+      ? createTokenService(options.tokens)
+      : cacheVerifiedTokens(createTokenService(options.tokens), {
+          ...options.verifiedTokenCache,
+          now: options.tokens.now,
+        });
   const store = createPrismaUserStore(options.prisma);
   const cache = createRedisUserCache(options.redis, { keyPrefix, ttlSeconds });
   const lookup = createUserLookup({ store, cache, logger, events: options.cacheEvents });
