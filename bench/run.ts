@@ -49,7 +49,13 @@ interface VariantResult {
   method: string;
   path: string;
   runs: Run[];
-  median: { rps: number; p50Ms: number; p99Ms: number; cpuUsPerRequest: number };
+  median: {
+    rps: number;
+    p50Ms: number;
+    p99Ms: number;
+    cpuUsPerRequest: number;
+    serverCoreOtherPercent: number;
+  };
   peakRssMb: number;
   ratioToCeiling: number | null;
   ratioToDbPerRequest: number | null;
@@ -145,7 +151,8 @@ try {
       results.get(name)!.push(run);
       log(
         `  ${name.padEnd(15)} ${round(run.rps)} req/s  p50 ${run.latencyMs.p50} ms  ` +
-          `p99 ${run.latencyMs.p99} ms  ${round(run.cpuUsPerRequest)} µs/req` +
+          `p99 ${run.latencyMs.p99} ms  ${round(run.cpuUsPerRequest)} µs/req  ` +
+          `core 0 other ${run.serverCoreOtherPercent}%` +
           (run.non2xx || run.errors ? `  (${run.non2xx} non-2xx, ${run.errors} errors)` : ""),
       );
     }
@@ -406,6 +413,7 @@ function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantRe
         p50Ms: round(median(runs.map((r) => r.latencyMs.p50)), 1),
         p99Ms: round(median(runs.map((r) => r.latencyMs.p99)), 1),
         cpuUsPerRequest: round(median(runs.map((r) => r.cpuUsPerRequest))),
+        serverCoreOtherPercent: round(median(runs.map((r) => r.serverCoreOtherPercent)), 1),
       },
       peakRssMb: round(Math.max(...runs.map((r) => r.peakRssMb)), 1),
       ratioToCeiling: perRoundRatio(runs, results.get("ceiling"), (r) => r.rps),
@@ -478,6 +486,7 @@ function tableRows(variants: Map<VariantName, VariantResult>): (string | number)
       "p99 ms",
       "CPU µs/req",
       "peak RSS MB",
+      "core 0 other %",
     ],
   ];
   for (const [name, v] of variants) {
@@ -490,6 +499,7 @@ function tableRows(variants: Map<VariantName, VariantResult>): (string | number)
       v.median.p99Ms,
       v.median.cpuUsPerRequest,
       v.peakRssMb,
+      v.median.serverCoreOtherPercent,
     ]);
   }
   return rows;

@@ -25,8 +25,10 @@ export interface ProfileSummary {
 }
 
 /** Where a frame comes from: an npm package, node itself, our code, or V8. */
-function origin(url: string, functionName: string): string {
-  if (!url) return functionName.startsWith("(") ? functionName : "(native)";
+function origin(rawUrl: string, functionName: string): string {
+  if (!rawUrl) return functionName.startsWith("(") ? functionName : "(native)";
+  // Compiled runs load src and bench from dist/bench/{src,bench}.
+  const url = rawUrl.replace("/dist/bench/", "/");
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
   if (url.startsWith("node:"))

@@ -2,7 +2,15 @@ import { execFileSync, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FromLoadGenerator, LoadResult, LoadRunOptions } from "./load-protocol.js";
-import { cpuMicros, killGroup, peakRssKb, resetPeakRss, rssKb, spawnNode } from "./proc.js";
+import {
+  cpuMicros,
+  cpuTimes,
+  killGroup,
+  peakRssKb,
+  resetPeakRss,
+  rssKb,
+  spawnNode,
+} from "./proc.js";
 
 const REPO_DIR = findRepoDir();
 export const SERVER_CPU = 0;
@@ -189,6 +197,11 @@ export interface Measured extends LoadResult {
   cpuUsPerRequest: number;
   /** Server peak RSS during the run (VmHWM after a reset, and polled VmRSS). */
   peakRssMb: number;
+  /**
+   * Share of the server's core busy with anything but the server process:
+   * Postgres, Redis, kernel network work, other people's jobs. A noise gauge.
+   */
+  serverCoreOtherPercent: number;
 }
 
 /** One load run against one server, with the server's CPU and peak memory. */
@@ -208,6 +221,7 @@ export async function measure(
     }
   }, 200);
   const cpuBefore = cpuMicros(server.pid);
+  const coreBefore = cpuTimes(SERVER_CPU);
   let result: LoadResult;
   try {
     result = await load.run({ ...rest, url: `${server.baseUrl}${path}` });
@@ -215,10 +229,15 @@ export async function measure(
     clearInterval(poll);
   }
   const cpuAfter = cpuMicros(server.pid);
+  const coreAfter = cpuTimes(SERVER_CPU);
+  const coreTotal = coreAfter.total - coreBefore.total;
+  const coreOther = coreAfter.busy - coreBefore.busy - (cpuAfter - cpuBefore);
   const peakKb = Math.max(polledPeakKb, peakResettable ? peakRssKb(server.pid) : 0);
   return {
     ...result,
     cpuUsPerRequest: result.requests > 0 ? (cpuAfter - cpuBefore) / result.requests : 0,
     peakRssMb: peakKb / 1024,
+    serverCoreOtherPercent:
+      coreTotal > 0 ? Math.max(0, Math.round((coreOther / coreTotal) * 1000) / 10) : NaN,
   };
 }

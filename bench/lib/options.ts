@@ -38,7 +38,7 @@ export interface BenchOptions {
 
 const HELP = `usage: npm run bench -- [options]
   --smoke              seconds-long end-to-end run (tiny data, 1 round, ~1 s per variant)
-  --rounds N           interleaved rounds (default 3)
+  --rounds N           interleaved rounds (default 5)
   --duration S         seconds per timed run (default 10)
   --warmup S           warm-up seconds per server before round 1 (default 3)
   --connections N      concurrent connections (default 50)
@@ -99,7 +99,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   const unique = randomUUID().slice(0, 8);
   return {
     mode: smoke ? "smoke" : "full",
-    rounds: number(values.rounds, smoke ? 1 : 3, 1),
+    rounds: number(values.rounds, smoke ? 1 : 5, 1),
     durationSeconds: number(values.duration, smoke ? 1 : 10, 0.5),
     warmupSeconds: number(values.warmup, smoke ? 0 : 3, 0),
     connections,

@@ -91,6 +91,23 @@ function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
   return match ? Number(match[1]) : NaN;
 }
 
+/** Busy and total time of one CPU since boot, in microseconds, from /proc/stat. */
+export function cpuTimes(cpu: number): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) return { busy: NaN, total: NaN };
+  // user nice system idle iowait irq softirq steal …
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number) as number[];
+  const busy = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+  const scale = 1e6 / CLOCK_TICKS;
+  return { busy: busy * scale, total: (busy + idle! + iowait!) * scale };
+}
+
 export const rssKb = (pid: number) => statusKb(pid, "VmRSS");
 export const peakRssKb = (pid: number) => statusKb(pid, "VmHWM");
 
