@@ -43,7 +43,7 @@ const configs = (values.config ?? ["base:"]).map((spec) => {
 });
 const rounds = Math.min(20, Number(values.rounds));
 const durationSeconds = Math.min(30, Number(values.duration));
-const connections = Number(values.connections);
+const connections = Math.min(1000, Math.max(1, Number(values.connections) || 50));
 
 killChildrenOnExit();
 console.log(`A/B: ${configs.map((c) => `${c.name} (${c.path})`).join(" vs ")}`);

@@ -22,20 +22,22 @@ const { values } = parseArgs({
     out: { type: "string", default: "bench/results/soak-latest.json" },
   },
 });
-const positive = (name: keyof typeof values) => {
+// Bounded, like every load loop of the bench.
+const positive = (name: keyof typeof values, max: number) => {
   const value = Number(values[name]);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  if (!Number.isFinite(value) || value <= 0 || value > max) {
+    throw new Error(`--${name} must be a number above 0 and at most ${max}`);
+  }
   return value;
 };
 const settings = {
-  durationSeconds: positive("duration"),
-  warmupSeconds: positive("warmup"),
-  sampleSeconds: positive("sample"),
-  rate: positive("rate"),
-  connections: positive("connections"),
+  durationSeconds: positive("duration", 1800),
+  warmupSeconds: positive("warmup", 300),
+  sampleSeconds: positive("sample", 60),
+  rate: positive("rate", 100_000),
+  connections: positive("connections", 1000),
   nodeArgs: [],
 };
-if (settings.durationSeconds > 1800) throw new Error("--duration is capped at 1800 s");
 
 killChildrenOnExit();
 console.log(`soak on ${JSON.stringify(machineDescription())}`);
@@ -43,7 +45,7 @@ useRuntime(values.runtime === "tsx" ? "tsx" : "compiled");
 const fixtures = await prepareFixtures({
   databaseName: `jwt_auth_bench_soak`,
   keyPrefix: `bench-soak:${randomUUID().slice(0, 8)}:`,
-  userCount: positive("users"),
+  userCount: positive("users", 1_000_000),
   logoutUserCount: 1,
 });
 const load = await LoadGenerator.start();

@@ -49,6 +49,7 @@ const HELP = `usage: npm run bench -- [options]
   --soak-rate R        soak requests per second (default 1500)
   --out FILE           results JSON (default bench/results/latest.json)
   --runtime R          compiled (default) or tsx
+  --node-arg FLAG      extra node flag for the servers under test (repeatable)
   --keep-database      leave the bench database in place afterwards`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
@@ -77,10 +78,13 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const smoke = values.smoke;
-  const number = (value: string | undefined, fallback: number, min = 0) => {
+  // Every load loop stays bounded: nothing here can ask for an endless run.
+  const number = (value: string | undefined, fallback: number, min = 0, max = 3600) => {
     if (value === undefined) return fallback;
     const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed < min) throw new Error(`bad number: ${value}`);
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+      throw new Error(`bad number: ${value} (from ${min} to ${max})`);
+    }
     return parsed;
   };
   const variants = values.variants
@@ -93,15 +97,15 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     : [...VARIANT_NAMES];
   const runtime = values.runtime ?? (smoke ? "tsx" : "compiled");
   if (runtime !== "tsx" && runtime !== "compiled") throw new Error(`bad runtime: ${runtime}`);
-  const connections = number(values.connections, 50, 1);
-  const users = number(values.users, smoke ? 200 : 10_000, 1);
+  const connections = number(values.connections, 50, 1, 1000);
+  const users = number(values.users, smoke ? 200 : 10_000, 1, 1_000_000);
   if (users < connections) throw new Error("--users must be at least --connections");
   const unique = randomUUID().slice(0, 8);
   return {
     mode: smoke ? "smoke" : "full",
-    rounds: number(values.rounds, smoke ? 1 : 5, 1),
-    durationSeconds: number(values.duration, smoke ? 1 : 10, 0.5),
-    warmupSeconds: number(values.warmup, smoke ? 0 : 3, 0),
+    rounds: number(values.rounds, smoke ? 1 : 5, 1, 20),
+    durationSeconds: number(values.duration, smoke ? 1 : 10, 0.5, 120),
+    warmupSeconds: number(values.warmup, smoke ? 0 : 3, 0, 60),
     connections,
     users,
     logoutUsers: smoke ? Math.max(connections, 100) : Math.max(connections, 5000),
@@ -109,10 +113,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     variants,
     logLevel: values["log-level"] ?? null,
     soak: {
-      durationSeconds: number(values.soak, smoke ? 2 : 60),
+      durationSeconds: number(values.soak, smoke ? 2 : 60, 0, 1800),
       warmupSeconds: smoke ? 1 : 15,
       sampleSeconds: smoke ? 0.5 : 5,
-      rate: number(values["soak-rate"], smoke ? 200 : 1500, 1),
+      rate: number(values["soak-rate"], smoke ? 200 : 1500, 1, 100_000),
     },
     out: values.out ?? "bench/results/latest.json",
     // A smoke run may overlap a real one (or the test suite): it gets names of its own.
