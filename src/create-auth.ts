@@ -17,6 +17,7 @@ import {
 } from "./core/ports.js";
 import { createTokenService, type TokenService, type TokenSettings } from "./core/token-service.js";
 import { createUserLookup, type CacheStatus } from "./core/user-lookup.js";
+import { cacheVerifiedTokens } from "./core/verified-token-cache.js";
 import { createAuthRouter } from "./http/auth-router.js";
 import { createRequireAuth } from "./http/require-auth.js";
 
@@ -73,6 +74,12 @@ export interface CreateAuthOptions {
   bodyLimit?: string;
   /** pino or anything with the same info/warn/error methods; silent by default. */
   logger?: Logger;
+  /**
+   * Remember tokens that verified, so a repeated token skips the signature
+   * check (default on, 10000 tokens); `false` turns it off. Revocation is
+   * checked on every request either way.
+   */
+  verifiedTokenCache?: { maxEntries?: number } | false;
 }
 
 export interface Auth {
@@ -151,7 +158,13 @@ export function assembleAuth(
   if (!Number.isInteger(repairIntervalMs) || repairIntervalMs < 10) {
     throw new TypeError("cache.repairIntervalMs must be an integer of at least 10");
   }
-  const tokens = createTokenService(options.tokens);
+  const tokens =
+    options.verifiedTokenCache === false
+      ? createTokenService(options.tokens)
+      : cacheVerifiedTokens(createTokenService(options.tokens), {
+          ...options.verifiedTokenCache,
+          now: options.tokens.now,
+        });
   const lookup = createUserLookup({
     store: ports.store,
     cache: ports.cache,

@@ -1,11 +1,11 @@
 import express, { type Express } from "express";
 import helmet from "helmet";
-import { pinoHttp } from "pino-http";
 import type { Logger as PinoLogger } from "pino";
 import { AuthError } from "../core/errors.js";
 import type { Auth } from "../create-auth.js";
 import { createErrorHandler } from "../http/error-handler.js";
 import { createMetricsRegistry } from "./metrics.js";
+import { createRequestLog } from "./request-log.js";
 
 /** The standalone service: the library's router at `/`, JSON 404s, request logs. */
 export function createApp(options: {
@@ -19,21 +19,7 @@ export function createApp(options: {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", options.trustProxy);
-  app.use(
-    pinoHttp({
-      logger: options.logger,
-      quietReqLogger: true,
-      serializers: {
-        // A query string may carry a token (`?access_token=`, which we do not
-        // accept but clients send anyway): log the path only.
-        req(req: { url?: string; query?: unknown }) {
-          if (typeof req.url === "string") req.url = req.url.split("?", 1)[0];
-          delete req.query;
-          return req;
-        },
-      },
-    }),
-  );
+  app.use(createRequestLog(options.logger));
   // A JSON API: nothing may be framed, run or sniffed, whoever renders it.
   app.use(
     helmet({

@@ -1,0 +1,543 @@
+// npm run bench [-- --smoke | --help]
+// Interleaved rounds of every variant against servers pinned to core 0, with
+// autocannon pinned to core 1; medians, ratios and the issue's targets.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { prepareFixtures, type BenchFixtures } from "./lib/fixtures.js";
+import {
+  LoadGenerator,
+  measure,
+  startServerUnderTest,
+  useRuntime,
+  type Measured,
+  type ServerStats,
+  type ServerUnderTest,
+} from "./lib/harness.js";
+import { parseBenchOptions, type BenchOptions, type VariantName } from "./lib/options.js";
+import { killChildrenOnExit, machineDescription } from "./lib/proc.js";
+import { formatSoak, runSoak, type SoakResult } from "./lib/soak.js";
+import { formatMarkdown, formatTable, median, round } from "./lib/stats.js";
+
+const DESCRIPTIONS: Record<VariantName, string> = {
+  ceiling: "same app and middleware stack, route without auth",
+  stateless: "our verifier only: signature + claims, no revocation",
+  cached: "real requireAuth, every user in Redis",
+  cold: "real requireAuth right after deleting the cached users, each request a new user",
+  "db-per-request": "same app and verifier, cache off: Postgres on every request",
+  login: "POST /login: Postgres by email + argon2id verify + sign",
+  logout: "POST /logout: verify + lookup + Postgres UPDATE + Redis write-through",
+};
+
+const ROUND_ORDER: VariantName[] = [
+  "ceiling",
+  "stateless",
+  "cold",
+  "cached",
+  "db-per-request",
+  "login",
+  "logout",
+];
+
+interface Run extends Measured {
+  round: number;
+  server?: Partial<ServerStats>;
+  stampede?: { requests: number; users: number; readsById: number; maxReadsPerUser: number };
+}
+
+interface VariantResult {
+  description: string;
+  method: string;
+  path: string;
+  runs: Run[];
+  median: {
+    rps: number;
+    p50Ms: number;
+    p99Ms: number;
+    cpuUsPerRequest: number;
+    serverCoreOtherPercent: number;
+  };
+  peakRssMb: number;
+  ratioToCeiling: number | null;
+  ratioToDbPerRequest: number | null;
+  p99RatioToCeiling: number | null;
+}
+
+interface Target {
+  name: string;
+  value: number | null;
+  limit: string;
+  pass: boolean | null;
+}
+
+const options = parseBenchOptions(process.argv.slice(2));
+killChildrenOnExit();
+const startedAt = new Date();
+const machineAtStart = machineDescription();
+const warnings: string[] = [];
+const log = (line = "") => console.log(line);
+const elapsed = () => `[${round((Date.now() - startedAt.getTime()) / 1000, 1)} s]`;
+
+log(
+  `versioned-jwt-auth bench (${options.mode}): ${options.rounds} round(s) × ${options.variants.join(", ")}`,
+);
+log(`machine: ${JSON.stringify(machineAtStart)}`);
+if (options.runtime === "compiled") log("compiling src and bench into dist/bench …");
+useRuntime(options.runtime);
+
+const fixtures = await prepareFixtures({
+  databaseName: options.databaseName,
+  keyPrefix: options.keyPrefix,
+  userCount: options.users,
+  logoutUserCount: options.logoutUsers,
+});
+log(
+  `${elapsed()} seeded ${options.users} users (+${options.logoutUsers} for logout) in ${options.databaseName}; ` +
+    `argon2id m=${fixtures.passwordHashing.memoryCost} KiB t=${fixtures.passwordHashing.timeCost} ` +
+    `p=${fixtures.passwordHashing.parallelism}`,
+);
+
+const servers = new Map<VariantName, ServerUnderTest>();
+let load: LoadGenerator | undefined;
+let soak: SoakResult | null = null;
+const results = new Map<VariantName, Run[]>(options.variants.map((name) => [name, []]));
+
+try {
+  load = await LoadGenerator.start();
+  const serverEnv = (name: VariantName) =>
+    fixtures.serverEnv({
+      ...(name === "db-per-request" ? { BENCH_CACHE: "off" } : {}),
+      ...(options.logLevel ? { LOG_LEVEL: options.logLevel } : {}),
+    });
+  // One process per variant, so each has its own CPU and memory figures. The
+  // smoke run shares one process among the variants that need the same
+  // server, which halves its time; the code paths are the same.
+  const processKey = (name: VariantName) =>
+    options.mode === "smoke" ? (name === "db-per-request" ? "no-cache" : "cached") : name;
+  const started = new Map<string, Promise<ServerUnderTest>>();
+  for (const name of options.variants) {
+    const key = processKey(name);
+    if (!started.has(key)) {
+      started.set(key, startServerUnderTest(key, serverEnv(name), { nodeArgs: options.nodeArgs }));
+    }
+  }
+  await Promise.allSettled(started.values());
+  for (const name of options.variants) servers.set(name, await started.get(processKey(name))!);
+  defineLists(load, fixtures, options);
+  log(`${elapsed()} ${started.size} servers up`);
+
+  // Every user in Redis before anything is measured, whatever the order.
+  const filler = servers.get("cached") ?? servers.get("cold");
+  if (filler) {
+    await load.run({
+      url: `${filler.baseUrl}/me`,
+      method: "GET",
+      connections: options.connections,
+      amount: options.users,
+      tokens: "cold",
+    });
+  }
+  // Cold refills the cache, so cached follows it in every round.
+  const order = [...options.variants].sort(
+    (a, b) => ROUND_ORDER.indexOf(a) - ROUND_ORDER.indexOf(b),
+  );
+  if (options.warmupSeconds > 0) {
+    log(`${elapsed()} warm-up: ${options.warmupSeconds} s per server`);
+    for (const name of order) await runVariant(name, 0, true);
+  }
+  for (let r = 1; r <= options.rounds; r++) {
+    log(`${elapsed()} round ${r}/${options.rounds}`);
+    for (const name of order) {
+      const run = await runVariant(name, r, false);
+      results.get(name)!.push(run);
+      log(
+        `  ${name.padEnd(15)} ${round(run.rps)} req/s  p50 ${run.latencyMs.p50} ms  ` +
+          `p99 ${run.latencyMs.p99} ms  ${round(run.cpuUsPerRequest)} µs/req  ` +
+          `core 0 other ${run.serverCoreOtherPercent}%` +
+          (run.non2xx || run.errors ? `  (${run.non2xx} non-2xx, ${run.errors} errors)` : ""),
+      );
+    }
+  }
+
+  for (const server of new Set(servers.values())) await server.stop();
+  servers.clear();
+
+  if (options.soak.durationSeconds > 0) {
+    soak = await runSoak(fixtures, load, {
+      ...options.soak,
+      connections: Math.min(20, options.connections),
+      nodeArgs: options.nodeArgs,
+    });
+  }
+} finally {
+  await Promise.allSettled([...new Set(servers.values())].map((server) => server.stop()));
+  await load?.stop();
+  await fixtures.close({ keepDatabase: options.keepDatabase });
+}
+
+const variants = summarise(results);
+const targets = checkTargets(variants, soak);
+const report = {
+  version: 1,
+  mode: options.mode,
+  startedAt: startedAt.toISOString(),
+  finishedAt: new Date().toISOString(),
+  durationSeconds: round((Date.now() - startedAt.getTime()) / 1000),
+  // Load averages at both ends say how busy the machine was with other work.
+  machine: { ...machineAtStart, loadAverageAtEnd: machineDescription().loadAverage },
+  settings: {
+    rounds: options.rounds,
+    durationSeconds: options.durationSeconds,
+    warmupSeconds: options.warmupSeconds,
+    connections: options.connections,
+    users: options.users,
+    logoutUsers: options.logoutUsers,
+    stampedeUsers: options.stampedeUsers,
+    logLevel: options.logLevel ?? "info (production default)",
+    runtime: options.runtime,
+    nodeArgs: options.nodeArgs,
+    argon2id: fixtures.passwordHashing,
+    versions: packageVersions(),
+  },
+  variants: Object.fromEntries(variants),
+  soak,
+  targets,
+  warnings,
+};
+
+const rows = tableRows(variants);
+log();
+log(formatTable(rows));
+if (soak) {
+  log();
+  log(formatSoak(soak));
+}
+log();
+for (const target of targets) {
+  const verdict = target.pass === null ? "n/a " : target.pass ? "PASS" : "FAIL";
+  log(`${verdict}  ${target.name}: ${target.value ?? "not measured"} (${target.limit})`);
+}
+for (const warning of warnings) log(`warning: ${warning}`);
+
+mkdirSync(dirname(options.out), { recursive: true });
+writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(options.out.replace(/\.json$/, "") + ".md", `${formatMarkdown(rows)}\n`);
+log(`\nwrote ${options.out} in ${report.durationSeconds} s`);
+
+// ---------------------------------------------------------------------------
+
+function defineLists(load: LoadGenerator, fixtures: BenchFixtures, options: BenchOptions): void {
+  load.define("tokens", fixtures.tokens);
+  // Cold: every user once, in an order unrelated to the seeding order.
+  load.define("cold", shuffle([...fixtures.tokens]));
+  load.define(
+    "logins",
+    fixtures.users.map((user) =>
+      JSON.stringify({ email: user.email, password: fixtures.password }),
+    ),
+  );
+  // Stampede: one user per `connections` consecutive requests, so every
+  // request in flight at once asks for the same uncached user.
+  for (let roundNo = 0; roundNo <= options.rounds; roundNo++) {
+    const chosen = stampedeUsers(roundNo);
+    load.define(
+      `stampede-${roundNo}`,
+      chosen.flatMap((i) => Array<string>(options.connections).fill(fixtures.tokens[i]!)),
+    );
+  }
+}
+
+function stampedeUsers(roundNo: number): number[] {
+  const count = Math.min(options.stampedeUsers, options.users);
+  const start = (roundNo * count) % Math.max(1, options.users - count + 1);
+  return Array.from({ length: count }, (_, i) => start + i);
+}
+
+async function runVariant(name: VariantName, roundNo: number, warmup: boolean): Promise<Run> {
+  const server = servers.get(name)!;
+  const timed = {
+    connections: options.connections,
+    durationSeconds: warmup ? options.warmupSeconds : options.durationSeconds,
+  };
+  let run: Run;
+  switch (name) {
+    case "ceiling":
+    case "stateless": {
+      const path = name === "ceiling" ? "/bench/open" : "/bench/stateless";
+      run = {
+        round: roundNo,
+        ...(await measure(server, load!, { ...timed, path, method: "GET", tokens: "tokens" })),
+      };
+      break;
+    }
+    case "cached":
+    case "db-per-request": {
+      await server.resetStats();
+      const measured = await measure(server, load!, {
+        ...timed,
+        path: "/me",
+        method: "GET",
+        tokens: "tokens",
+      });
+      const stats = await server.stats();
+      run = { round: roundNo, ...measured, server: pickCounts(stats) };
+      if (!warmup && name === "cached" && stats.miss > 0) {
+        warnings.push(`roundNo ${roundNo}: cached run had ${stats.miss} cache misses`);
+      }
+      if (!warmup && name === "db-per-request" && stats.readsById < measured.ok) {
+        warnings.push(
+          `roundNo ${roundNo}: db-per-request served ${measured.ok} with ${stats.readsById} reads`,
+        );
+      }
+      break;
+    }
+    case "cold": {
+      if (warmup) {
+        run = {
+          round: roundNo,
+          ...(await measure(server, load!, {
+            ...timed,
+            path: "/me",
+            method: "GET",
+            tokens: "tokens",
+          })),
+        };
+        break;
+      }
+      await fixtures.flushUserCache();
+      await server.resetStats();
+      const measured = await measure(server, load!, {
+        connections: options.connections,
+        amount: options.users,
+        path: "/me",
+        method: "GET",
+        tokens: "cold",
+      });
+      const coldStats = await server.stats();
+      // Then the stampede probe on the same instance: a few users, each asked
+      // for by every connection at once, right after their keys are deleted.
+      const chosen = stampedeUsers(roundNo);
+      await fixtures.flushUserCache(chosen.map((i) => fixtures.users[i]!.id));
+      await server.resetStats();
+      const stampedeRun = await load!.run({
+        url: `${server.baseUrl}/me`,
+        method: "GET",
+        connections: options.connections,
+        amount: chosen.length * options.connections,
+        tokens: `stampede-${roundNo}`,
+      });
+      const stampedeStats = await server.stats();
+      run = {
+        round: roundNo,
+        ...measured,
+        server: pickCounts(coldStats),
+        stampede: {
+          requests: stampedeRun.requests,
+          users: chosen.length,
+          readsById: stampedeStats.readsById,
+          maxReadsPerUser: stampedeStats.maxReadsPerUser,
+        },
+      };
+      if (stampedeRun.non2xx > 0)
+        warnings.push(`roundNo ${roundNo}: stampede had ${stampedeRun.non2xx} non-2xx`);
+      break;
+    }
+    case "login":
+      run = {
+        round: roundNo,
+        ...(await measure(server, load!, {
+          ...timed,
+          path: "/login",
+          method: "POST",
+          bodies: "logins",
+        })),
+      };
+      break;
+    case "logout": {
+      // Each pool user logs out once per run, with a token at their current version.
+      load!.define("logout", await fixtures.mintLogoutTokens());
+      run = {
+        round: roundNo,
+        ...(await measure(server, load!, {
+          connections: options.connections,
+          amount: options.logoutUsers,
+          path: "/logout",
+          method: "POST",
+          tokens: "logout",
+        })),
+      };
+      break;
+    }
+  }
+  if (!warmup && (run.non2xx > 0 || run.errors > 0)) {
+    warnings.push(
+      `roundNo ${roundNo}: ${name} had ${run.non2xx} non-2xx (${JSON.stringify(run.statusCodes)}) and ${run.errors} errors`,
+    );
+  }
+  return run;
+}
+
+function pickCounts(stats: ServerStats): Partial<ServerStats> {
+  const { hit, miss, fallback, readsById, readsByEmail, usersRead, maxReadsPerUser } = stats;
+  return { hit, miss, fallback, readsById, readsByEmail, usersRead, maxReadsPerUser };
+}
+
+function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantResult> {
+  const perRoundRatio = (runs: Run[], baseline: Run[] | undefined, pick: (run: Run) => number) => {
+    if (!baseline || baseline.length === 0) return null;
+    const ratios = runs.map((run) => {
+      const base = baseline.find((b) => b.round === run.round);
+      return base ? pick(run) / pick(base) : NaN;
+    });
+    const value = median(ratios);
+    return Number.isFinite(value) ? round(value, 2) : null;
+  };
+  const summary = new Map<VariantName, VariantResult>();
+  for (const [name, runs] of results) {
+    const method = name === "login" || name === "logout" ? "POST" : "GET";
+    const path = {
+      ceiling: "/bench/open",
+      stateless: "/bench/stateless",
+      cached: "/me",
+      cold: "/me",
+      "db-per-request": "/me",
+      login: "/login",
+      logout: "/logout",
+    }[name];
+    summary.set(name, {
+      description: DESCRIPTIONS[name],
+      method,
+      path,
+      runs,
+      median: {
+        rps: round(median(runs.map((r) => r.rps))),
+        p50Ms: round(median(runs.map((r) => r.latencyMs.p50)), 1),
+        p99Ms: round(median(runs.map((r) => r.latencyMs.p99)), 1),
+        cpuUsPerRequest: round(median(runs.map((r) => r.cpuUsPerRequest))),
+        serverCoreOtherPercent: round(median(runs.map((r) => r.serverCoreOtherPercent)), 1),
+      },
+      peakRssMb: round(Math.max(...runs.map((r) => r.peakRssMb)), 1),
+      ratioToCeiling: perRoundRatio(runs, results.get("ceiling"), (r) => r.rps),
+      ratioToDbPerRequest: perRoundRatio(runs, results.get("db-per-request"), (r) => r.rps),
+      p99RatioToCeiling: perRoundRatio(runs, results.get("ceiling"), (r) => r.latencyMs.p99),
+    });
+  }
+  return summary;
+}
+
+function checkTargets(
+  variants: Map<VariantName, VariantResult>,
+  soak: SoakResult | null,
+): Target[] {
+  const cached = variants.get("cached");
+  const cold = variants.get("cold");
+  const atLeast = (value: number | null | undefined, limit: number) =>
+    value === null || value === undefined ? null : value >= limit;
+  const below = (value: number | null | undefined, limit: number) =>
+    value === null || value === undefined ? null : value <= limit;
+  const coldMax = cold
+    ? Math.max(
+        ...cold.runs.map((run) =>
+          Math.max(run.server?.maxReadsPerUser ?? 0, run.stampede?.maxReadsPerUser ?? 0),
+        ),
+      )
+    : null;
+  return [
+    {
+      name: "cached req/s ÷ ceiling req/s",
+      value: cached?.ratioToCeiling ?? null,
+      limit: "≥ 0.85",
+      pass: atLeast(cached?.ratioToCeiling, 0.85),
+    },
+    {
+      name: "cached p99 ÷ ceiling p99",
+      value: cached?.p99RatioToCeiling ?? null,
+      limit: "≤ 1.5",
+      pass: below(cached?.p99RatioToCeiling, 1.5),
+    },
+    {
+      name: "cached req/s ÷ db-per-request req/s",
+      value: cached?.ratioToDbPerRequest ?? null,
+      limit: "≥ 2.5",
+      pass: atLeast(cached?.ratioToDbPerRequest, 2.5),
+    },
+    {
+      name: "cold: most Postgres reads of one user on one instance (fill + stampede)",
+      value: coldMax,
+      limit: "≤ 1",
+      pass: below(coldMax, 1),
+    },
+    {
+      name: "soak RSS growth %",
+      value: soak ? soak.rssGrowthPercent : null,
+      limit: "< 10",
+      pass: soak ? soak.rssGrowthPercent < 10 : null,
+    },
+  ];
+}
+
+function tableRows(variants: Map<VariantName, VariantResult>): (string | number)[][] {
+  const rows: (string | number)[][] = [
+    [
+      "variant",
+      "req/s",
+      "× ceiling",
+      "× db-per-request",
+      "p50 ms",
+      "p99 ms",
+      "CPU µs/req",
+      "peak RSS MB",
+      "core 0 other %",
+    ],
+  ];
+  for (const [name, v] of variants) {
+    rows.push([
+      name,
+      v.median.rps,
+      v.ratioToCeiling?.toFixed(2) ?? "–",
+      v.ratioToDbPerRequest?.toFixed(2) ?? "–",
+      v.median.p50Ms,
+      v.median.p99Ms,
+      v.median.cpuUsPerRequest,
+      v.peakRssMb,
+      v.median.serverCoreOtherPercent,
+    ]);
+  }
+  return rows;
+}
+
+function packageVersions(): Record<string, string> {
+  const versions: Record<string, string> = { node: process.version };
+  for (const name of [
+    "express",
+    "jsonwebtoken",
+    "ioredis",
+    "@prisma/client",
+    "pino",
+    "argon2",
+    "autocannon",
+  ]) {
+    try {
+      const file = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+      versions[name] = (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+    } catch {
+      versions[name] = "unknown";
+    }
+  }
+  return versions;
+}
+
+// Deterministic (seeded) so runs are comparable.
+function shuffle<T>(items: T[]): T[] {
+  let seed = 0x2545f491;
+  const random = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}

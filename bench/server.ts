@@ -1,0 +1,225 @@
+// The server under test: the standalone app exactly as src/server builds it
+// (config parsing, pino logger, request log, the library's router, 404 and
+// error handler), plus a few bench-only routes mounted in front of the router.
+// Started by bench/run.ts with the environment it needs; reports its port
+// over IPC and exits on SIGTERM (so `--cpu-prof` can write its profile).
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { AddressInfo } from "node:net";
+import { once } from "node:events";
+import express, { type RequestHandler } from "express";
+import { PrismaPg } from "@prisma/adapter-pg";
+import type { PrismaUserClient } from "../src/adapters/prisma-user-store.js";
+import { Redis } from "ioredis";
+import { authRedisOptions, createRedisClient } from "../src/adapters/redis-client.js";
+import { AuthError } from "../src/core/errors.js";
+import type { UserCache } from "../src/core/ports.js";
+import {
+  assembleAuth,
+  createAuth,
+  createAuthPorts,
+  type Auth,
+  type CreateAuthOptions,
+} from "../src/create-auth.js";
+import { extractBearerToken } from "../src/http/bearer-token.js";
+import { sendAuthError } from "../src/http/error-response.js";
+import { PrismaClient } from "../src/generated/prisma/client.js";
+import { createApp } from "../src/server/app.js";
+import { parseConfig } from "../src/server/config.js";
+import { createLogger } from "../src/server/logger.js";
+
+const config = parseConfig(process.env);
+const cacheMode = process.env.BENCH_CACHE === "off" ? "off" : "redis";
+const logger = createLogger(config.logLevel);
+
+const prisma = new PrismaClient({
+  adapter: new PrismaPg({ connectionString: config.databaseUrl }),
+});
+await prisma.$queryRawUnsafe("SELECT 1");
+// Experiment knob for `npm run bench:ab`; unset, the client is production's.
+const autoPipelining = process.env.BENCH_REDIS_AUTOPIPELINING;
+const redis =
+  autoPipelining === undefined
+    ? createRedisClient(config.redisUrl, config.redisCommandTimeoutMs)
+    : new Redis(config.redisUrl, {
+        ...authRedisOptions(config.redisCommandTimeoutMs),
+        enableAutoPipelining: autoPipelining === "on",
+      });
+redis.on("error", () => {});
+if (redis.status !== "ready") await once(redis, "ready");
+
+// Counts every Postgres read by id, per user, so the bench can check that a
+// cold cache costs at most one read per user on this instance.
+const counts = { readsById: 0, readsByEmail: 0 };
+const readsPerUser = new Map<string, number>();
+const base: PrismaUserClient = prisma;
+const countingPrisma: PrismaUserClient = {
+  user: {
+    findUnique(args) {
+      if ("id" in args.where) {
+        counts.readsById++;
+        const id = args.where.id;
+        readsPerUser.set(id, (readsPerUser.get(id) ?? 0) + 1);
+      } else {
+        counts.readsByEmail++;
+      }
+      return base.user.findUnique(args);
+    },
+    create: (args) => base.user.create(args),
+  },
+  $queryRawUnsafe: (query, ...values) => base.$queryRawUnsafe(query, ...values),
+  $executeRawUnsafe: (query, ...values) => base.$executeRawUnsafe(query, ...values),
+};
+
+const authOptions: CreateAuthOptions = {
+  prisma: countingPrisma,
+  redis,
+  tokens: config.tokens,
+  cache: config.cache,
+  passwordHashing: config.passwordHashing,
+  rateLimit: config.rateLimit ? {} : (false as const),
+  registration: config.registration,
+  allowAidHeader: config.allowAidHeader,
+  logger,
+  // Experiment knob for `npm run bench:ab`; unset, production's default.
+  ...(process.env.BENCH_VERIFIED_TOKEN_CACHE === "off"
+    ? { verifiedTokenCache: false as const }
+    : {}),
+};
+const auth = cacheMode === "off" ? createAuthWithoutCache() : createAuth(authOptions);
+
+/**
+ * The design users would otherwise pick: the same verifier, lookup, service,
+ * middleware and router as createAuth builds, but a user cache that always
+ * misses, so every authenticated request reads Postgres.
+ */
+function createAuthWithoutCache(): Auth {
+  const alwaysMiss: UserCache = {
+    read: async () => ({ user: null, fence: "" }),
+    fill: async () => false,
+    write: async () => {},
+    ping: async () => {},
+  };
+  return assembleAuth({ ...createAuthPorts(authOptions), cache: alwaysMiss }, authOptions);
+}
+// The breaker starts open until the first repair pass: measure the steady state.
+await auth.checkCache();
+
+// The body /me would send, for routes that skip the lookup.
+const SAMPLE_USER = {
+  id: "00000000-0000-4000-8000-000000000000",
+  email: "user000000@bench.example",
+  name: "Bench User 000000",
+};
+
+/** Signature and claims only, no revocation: what stateless JWT middleware does. */
+const statelessAuth: RequestHandler = (req, res, next) => {
+  try {
+    req.auth = auth.tokens.verify(extractBearerToken(req, false));
+  } catch (error) {
+    if (error instanceof AuthError) {
+      sendAuthError(res, error, { realm: "auth", challenge: true });
+      return;
+    }
+    next(error);
+    return;
+  }
+  next();
+};
+
+// The histogram records the whole interval between its timer's ticks, so the
+// delay is what exceeds the resolution.
+const ELD_RESOLUTION_MS = 10;
+const eventLoopDelay = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+eventLoopDelay.enable();
+
+const bench = express.Router();
+bench.get("/bench/open", (_req, res) => {
+  res.status(200).json({ user: SAMPLE_USER });
+});
+bench.get("/bench/stateless", statelessAuth, (req, res) => {
+  res.status(200).json({ user: { ...SAMPLE_USER, id: req.auth!.sub } });
+});
+bench.get("/bench/stats", (req, res) => {
+  // The soak's start and end points: memory after a full collection, so a
+  // leak is not confused with where the heap happens to be in its GC cycle.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (req.query.gc === "1" && gc) gc();
+  let maxReadsPerUser = 0;
+  for (const reads of readsPerUser.values()) maxReadsPerUser = Math.max(maxReadsPerUser, reads);
+  const memory = process.memoryUsage();
+  const ms = (ns: number) => Number(Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS).toFixed(3));
+  res.status(200).json({
+    cache: cacheMode,
+    ...counts,
+    ...cacheCounts(),
+    usersRead: readsPerUser.size,
+    maxReadsPerUser,
+    memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },
+    eventLoopDelayMs: {
+      mean: ms(eventLoopDelay.mean),
+      p50: ms(eventLoopDelay.percentile(50)),
+      p99: ms(eventLoopDelay.percentile(99)),
+      max: ms(eventLoopDelay.max),
+    },
+  });
+  // The soak samples delay per interval, not since start.
+  if (req.query.reset === "eld") eventLoopDelay.reset();
+});
+// Counters since the last reset: the lookup's own counters are cumulative.
+let cacheBaseline = auth.cacheStatus();
+function cacheCounts() {
+  const now = auth.cacheStatus();
+  return {
+    hit: now.hits - cacheBaseline.hits,
+    miss: now.misses - cacheBaseline.misses,
+    fallback: now.fallbacks - cacheBaseline.fallbacks,
+  };
+}
+bench.post("/bench/reset", (_req, res) => {
+  counts.readsById = counts.readsByEmail = 0;
+  cacheBaseline = auth.cacheStatus();
+  readsPerUser.clear();
+  eventLoopDelay.reset();
+  res.status(204).end();
+});
+// V8's CPU profiler (the one behind --cpu-prof), around exactly the window
+// the bench measures rather than from start-up to exit.
+const profileDir = process.env.BENCH_PROFILE_DIR;
+if (profileDir) {
+  const session = new Session();
+  session.connect();
+  bench.post("/bench/profile/start", async (_req, res) => {
+    await session.post("Profiler.enable");
+    await session.post("Profiler.start");
+    res.status(204).end();
+  });
+  bench.post("/bench/profile/stop", async (req, res) => {
+    const { profile } = await session.post("Profiler.stop");
+    const file = join(profileDir, `${String(req.query.name ?? "profile")}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    res.status(200).json({ file });
+  });
+}
+bench.use(auth.router);
+
+const app = createApp({ auth: { ...auth, router: bench }, logger, trustProxy: config.trustProxy });
+const server = app.listen(config.port, "127.0.0.1");
+await once(server, "listening");
+const { port } = server.address() as AddressInfo;
+process.send?.({ type: "ready", port, pid: process.pid });
+
+let stopping = false;
+process.on("SIGTERM", () => {
+  if (stopping) return;
+  stopping = true;
+  server.close();
+  server.closeAllConnections();
+  auth.close();
+  void Promise.allSettled([redis.quit(), prisma.$disconnect()]).then(() => process.exit(0));
+  setTimeout(() => process.exit(0), 3000).unref();
+});
+// The orchestrator died: do not linger.
+process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
