@@ -7,8 +7,8 @@ import { InvalidRequestError, TokenError } from "../core/errors.js";
  * but a token in both places is ambiguous and refused.
  */
 export function extractBearerToken(req: Request, allowAidHeader: boolean): string {
-  const authorization = req.headersDistinct.authorization ?? [];
-  const aid = allowAidHeader ? (req.headersDistinct.aid ?? []) : [];
+  const authorization = headerValues(req, "authorization");
+  const aid = allowAidHeader ? headerValues(req, "aid") : [];
   if (authorization.length + aid.length > 1) {
     throw new InvalidRequestError([{ path: "authorization", message: "more than one credential" }]);
   }
@@ -30,4 +30,21 @@ export function extractBearerToken(req: Request, allowAidHeader: boolean): strin
     throw new InvalidRequestError([{ path: "authorization", message: "more than one token" }]);
   }
   return token;
+}
+
+/**
+ * Every value of one header, duplicates included (Node keeps only the first
+ * `Authorization` in `req.headers`). A scan of `rawHeaders` instead of
+ * `req.headersDistinct`, which builds arrays for every header on the hot path.
+ */
+function headerValues(req: Request, lowerCaseName: string): string[] {
+  const raw = req.rawHeaders;
+  const values: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === lowerCaseName.length && name.toLowerCase() === lowerCaseName) {
+      values.push(raw[i + 1]!);
+    }
+  }
+  return values;
 }
