@@ -116,10 +116,6 @@ export function createAuth(options: CreateAuthOptions): Auth {
   if (!options.prisma || !options.redis) {
     throw new TypeError("createAuth needs a prisma client and a redis client");
   }
-  const ttlSeconds = options.cache?.ttlSeconds ?? 3600;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
-    throw new TypeError("cache.ttlSeconds must be a positive integer");
-  }
   const auth = assembleAuth(createAuthPorts(options), options);
   // A (re)connected Redis gets a repair pass at once rather than at the next tick.
   const onReady = () => void auth.checkCache().catch(() => {});
@@ -136,12 +132,13 @@ export function createAuth(options: CreateAuthOptions): Auth {
 /** The adapters `createAuth` uses. Not part of the public API: tests wrap them. */
 export function createAuthPorts(options: CreateAuthOptions): AuthPorts {
   const keyPrefix = options.cache?.keyPrefix ?? "auth:";
+  const ttlSeconds = options.cache?.ttlSeconds ?? 3600;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+    throw new TypeError("cache.ttlSeconds must be a positive integer");
+  }
   return {
     store: createPrismaUserStore(options.prisma),
-    cache: createRedisUserCache(options.redis, {
-      keyPrefix,
-      ttlSeconds: options.cache?.ttlSeconds ?? 3600,
-    }),
+    cache: createRedisUserCache(options.redis, { keyPrefix, ttlSeconds }),
     hasher: createArgon2PasswordHasher(options.passwordHashing),
     limiters: createLimiters(options.redis, `${keyPrefix}rl:`, options.rateLimit),
   };

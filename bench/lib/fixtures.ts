@@ -3,7 +3,7 @@ import argon2 from "argon2";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { createTokenService, type TokenService } from "../../src/core/token-service.js";
-import { migrateDatabase } from "../../src/db/migrate.js";
+import { databaseUrlNamed, dropDatabaseIfExists, migrateDatabase } from "../../src/db/migrate.js";
 import { parseConfig } from "../../src/server/config.js";
 
 export interface SeededUser {
@@ -43,19 +43,11 @@ const AUDIENCE = "versioned-jwt-auth-bench";
 const TOKEN_LIFETIME_SECONDS = 3600;
 
 function databaseUrlFor(name: string): string {
-  const url = new URL(BASE_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return databaseUrlNamed(BASE_DATABASE_URL, name);
 }
 
-async function dropDatabase(name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
+function dropDatabase(name: string): Promise<void> {
+  return dropDatabaseIfExists(databaseUrlFor(name));
 }
 
 /**

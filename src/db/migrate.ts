@@ -102,26 +102,50 @@ async function readMigrations(dir: string) {
   );
 }
 
-/** Creates the database named in the URL, connecting to `postgres` to do it. */
-export async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
+/** The same server and credentials as `databaseUrl`, naming database `name` instead. */
+export function databaseUrlNamed(databaseUrl: string, name: string): string {
   const url = new URL(databaseUrl);
-  const database = decodeURIComponent(url.pathname.slice(1));
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return url.toString();
+}
+
+// CREATE and DROP DATABASE run from another database: the server's `postgres`.
+async function onMaintenanceDatabase<T>(
+  databaseUrl: string,
+  operation: (admin: pg.Client, database: string) => Promise<T>,
+): Promise<T> {
+  const database = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
   if (!database) throw new Error("DATABASE_URL names no database");
-  url.pathname = "/postgres";
-  const admin = new pg.Client({ connectionString: url.toString() });
+  const admin = new pg.Client({ connectionString: databaseUrlNamed(databaseUrl, "postgres") });
   await admin.connect();
   try {
-    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
-    if (exists.rowCount) return false;
-    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
-    return true;
-  } catch (error) {
-    // Another process created it between our check and our CREATE.
-    if ((error as { code?: string }).code === "42P04") return false;
-    throw error;
+    return await operation(admin, database);
   } finally {
     await admin.end();
   }
+}
+
+/** Creates the database named in the URL; false when it already exists. */
+export function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
+  return onMaintenanceDatabase(databaseUrl, async (admin, database) => {
+    const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (exists.rowCount) return false;
+    try {
+      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+      return true;
+    } catch (error) {
+      // Another process created it between our check and our CREATE.
+      if ((error as { code?: string }).code === "42P04") return false;
+      throw error;
+    }
+  });
+}
+
+/** Drops the database named in the URL, closing its connections (tests and benchmarks). */
+export function dropDatabaseIfExists(databaseUrl: string): Promise<void> {
+  return onMaintenanceDatabase(databaseUrl, async (admin, database) => {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+  });
 }
 
 // The migrations ship beside the package: walk up from this file to find them,

@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Redis } from "ioredis";
-import pg from "pg";
 import type { Express } from "express";
 import { authRedisOptions } from "../../src/adapters/redis-client.js";
 import {
@@ -12,7 +11,7 @@ import {
   type AuthPorts,
   type CreateAuthOptions,
 } from "../../src/create-auth.js";
-import { migrateDatabase } from "../../src/db/migrate.js";
+import { databaseUrlNamed, dropDatabaseIfExists, migrateDatabase } from "../../src/db/migrate.js";
 import { PrismaClient } from "../../src/generated/prisma/client.js";
 import { createApp } from "../../src/server/app.js";
 import { createLogger } from "../../src/server/logger.js";
@@ -28,9 +27,7 @@ export const SHARED_REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379
 export const FAST_HASHING = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
 
 export function databaseUrlFor(name: string): string {
-  const url = new URL(BASE_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return databaseUrlNamed(BASE_DATABASE_URL, name);
 }
 
 /** A database name no other test file uses. */
@@ -38,14 +35,8 @@ export function testDatabaseName(tag = "test"): string {
   return `jwt_auth_${tag}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
 }
 
-export async function dropDatabase(name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: databaseUrlFor("postgres") });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
+export function dropDatabase(name: string): Promise<void> {
+  return dropDatabaseIfExists(databaseUrlFor(name));
 }
 
 /** A fresh, migrated database of its own; `drop` removes it. */
