@@ -11,6 +11,16 @@ import {
 const SECRET = "0123456789abcdef0123456789abcdef";
 const T0 = Date.UTC(2026, 0, 1);
 const USER = { id: "6f34c39b-1e82-4448-affb-d875da8a997b", jwtVersion: 3 };
+// Every claim a valid access token carries, issued at T0 for 60 s.
+const VALID_CLAIMS = {
+  sub: USER.id,
+  jwtVersion: 0,
+  iss: "iss",
+  aud: "aud",
+  iat: T0 / 1000,
+  exp: T0 / 1000 + 60,
+  jti: "j",
+};
 
 function service(overrides: Partial<TokenSettings> = {}, now = () => T0) {
   return createTokenService({ secret: SECRET, issuer: "iss", audience: "aud", now, ...overrides });
@@ -81,15 +91,7 @@ describe("verify", () => {
 
   const forge = (payload: object, header: object = { alg: "HS256", typ: "at+jwt" }, key = SECRET) =>
     jwt.sign(payload, key, { algorithm: "HS256", header: header as jwt.JwtHeader });
-  const good = {
-    sub: USER.id,
-    jwtVersion: 0,
-    iss: "iss",
-    aud: "aud",
-    iat: T0 / 1000,
-    exp: T0 / 1000 + 60,
-    jti: "j",
-  };
+  const good = VALID_CLAIMS;
   const without = (claim: keyof typeof good) =>
     Object.fromEntries(Object.entries(good).filter(([k]) => k !== claim));
 
@@ -129,15 +131,7 @@ describe("verify", () => {
 });
 
 describe("verify: the header", () => {
-  const payload = {
-    sub: USER.id,
-    jwtVersion: 0,
-    iss: "iss",
-    aud: "aud",
-    iat: T0 / 1000,
-    exp: T0 / 1000 + 60,
-    jti: "j",
-  };
+  const payload = VALID_CLAIMS;
   const ours = { alg: "HS256", typ: "at+jwt" };
 
   it("accepts a hand-made token with exactly our header", () => {
