@@ -513,7 +513,7 @@ function packageVersions(): Record<string, string> {
     "ioredis",
     "@prisma/client",
     "pino",
-    "argon2",
+    "@node-rs/argon2",
     "autocannon",
   ]) {
     try {

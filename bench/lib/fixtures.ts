@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import argon2 from "argon2";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { createArgon2PasswordHasher } from "../../src/adapters/argon2-password-hasher.js";
 import { createTokenService, type TokenService } from "../../src/core/token-service.js";
 import { databaseUrlNamed, dropDatabaseIfExists, migrateDatabase } from "../../src/db/migrate.js";
 import { parseConfig } from "../../src/server/config.js";
@@ -83,10 +83,7 @@ export async function prepareFixtures(options: {
   await migrateDatabase({ databaseUrl, createDatabase: true });
 
   const password = "bench password, not a secret";
-  const passwordHash = await argon2.hash(password, {
-    ...config.passwordHashing,
-    type: argon2.argon2id,
-  });
+  const passwordHash = await createArgon2PasswordHasher(config.passwordHashing).hash(password);
   const users = makeUsers("user", options.userCount);
   const logoutUsers = makeUsers("logout", options.logoutUserCount);
   const db = new pg.Client({ connectionString: databaseUrl });
