@@ -1,6 +1,7 @@
 # versioned-jwt-auth: the standalone service (node dist/src/server/main.js).
-# Debian (glibc), not Alpine: argon2 loads the glibc prebuilt binary shipped in
-# its npm package, so no compiler is needed in either stage.
+# Debian (glibc), not Alpine: @node-rs/argon2 loads the prebuilt binding npm
+# installs for the platform (@node-rs/argon2-linux-x64-gnu, or -arm64-gnu), so
+# no compiler is needed in either stage.
 
 # --- build: install everything, generate the Prisma client, compile, prune ----
 FROM node:20-bookworm-slim AS build
@@ -23,8 +24,15 @@ COPY src ./src
 # --omit=optional: @prisma/client lists `prisma` and `typescript` as optional
 # peers, so npm marks them (and the CLI's engines and Studio) devOptional, which
 # --omit=dev alone keeps: ~250 MB more. The only other optional package is
-# pg-cloudflare, which Node never loads.
-RUN npm run build && npm prune --omit=dev --omit=optional --ignore-scripts
+# pg-cloudflare, which Node never loads. But npm lists @node-rs/argon2's
+# per-platform bindings as optional dependencies too, so the one `npm ci`
+# installed is set aside and put back, and loading it is checked.
+RUN npm run build \
+  && cp -a node_modules/@node-rs /tmp/node-rs \
+  && npm prune --omit=dev --omit=optional --ignore-scripts \
+  && cp -a /tmp/node-rs/. node_modules/@node-rs/ \
+  && rm -rf /tmp/node-rs \
+  && node -e "require('@node-rs/argon2').hashSync('image build check')"
 
 # --- runtime -----------------------------------------------------------------
 FROM node:20-bookworm-slim
