@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import request from "supertest";
-import { userCacheKey } from "../src/core/cache-policy.js";
+import { redisCacheKeys } from "../src/adapters/redis-user-cache.js";
 import { login, logout, me, PASSWORD, register, uniqueEmail } from "./helpers/api.js";
 import { createTestApp, type TestApp } from "./helpers/test-app.js";
 
@@ -13,7 +13,7 @@ afterAll(async () => {
 });
 
 async function cachedEntry(id: string) {
-  const key = userCacheKey(t.keyPrefix, id);
+  const key = redisCacheKeys(t.keyPrefix, id).entry;
   const [raw, ttl] = await Promise.all([t.redis.get(key), t.redis.ttl(key)]);
   return { raw, ttl, entry: raw === null ? null : (JSON.parse(raw) as Record<string, unknown>) };
 }
@@ -95,8 +95,18 @@ describe("the Redis entry", () => {
     expect((await me(t.app, token)).status).toBe(200);
 
     const { raw, ttl, entry } = await cachedEntry(user.id);
-    expect(entry).toEqual({ id: user.id, email, name: null, jwtVersion: 0 });
-    expect(raw).not.toMatch(/argon2|password|hash/i);
+    expect(entry).toEqual({
+      id: user.id,
+      email,
+      name: null,
+      jwtVersion: 0,
+      revision: 0,
+      disabled: false,
+      versionReason: null,
+      revokedSessions: [],
+      overflow: false,
+    });
+    expect(raw).not.toMatch(/argon2|password|hash|refresh/i);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(600);
   });
@@ -111,7 +121,13 @@ describe("the Redis entry", () => {
     const row = await t.prisma.user.findUniqueOrThrow({ where: { id: user.id } });
     expect(row.jwtVersion).toBe(1);
     const { raw, ttl, entry } = await cachedEntry(user.id);
-    expect(entry).toEqual({ id: user.id, email, name: null, jwtVersion: 1 });
+    expect(entry).toMatchObject({
+      id: user.id,
+      jwtVersion: 1,
+      revision: row.revision,
+      versionReason: "signed_out",
+      revokedSessions: [],
+    });
     expect(raw).not.toContain(row.passwordHash);
     expect(ttl).toBeGreaterThan(0);
   });
@@ -136,7 +152,7 @@ describe("the Redis entry", () => {
     await logout(t.app, oldToken);
     const newToken = await login(t.app, email);
 
-    await t.redis.del(userCacheKey(t.keyPrefix, user.id));
+    await t.redis.del(redisCacheKeys(t.keyPrefix, user.id).entry);
     expect((await me(t.app, oldToken)).body.error.code).toBe("token_revoked");
     expect((await cachedEntry(user.id)).entry).toMatchObject({ jwtVersion: 1 });
     expect((await me(t.app, newToken)).status).toBe(200);

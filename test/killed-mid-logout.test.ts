@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
-import { userCacheKey } from "../src/core/cache-policy.js";
+import { redisCacheKeys } from "../src/adapters/redis-user-cache.js";
 import { PASSWORD, uniqueEmail } from "./helpers/api.js";
 import { freePort } from "./helpers/free-port.js";
 import { startServerProcess } from "./helpers/server-process.js";
@@ -94,7 +94,7 @@ describe("a process killed mid-logout", () => {
       expect(stuck).toBe("connection lost"); // never answered 2xx
       await faults.redis.command("CLIENT", "KILL", "TYPE", "normal"); // its queued write dies with it
       await faults.redis.command("CLIENT", "UNPAUSE");
-      const raw = await faults.redis.command("GET", userCacheKey(keyPrefix, user.id));
+      const raw = await faults.redis.command("GET", redisCacheKeys(keyPrefix, user.id).entry);
       expect(JSON.parse(String(raw)).jwtVersion).toBe(0); // Redis still says 0
 
       // Restart: the new process rejects the old token from its first request.
@@ -103,17 +103,16 @@ describe("a process killed mid-logout", () => {
       const atRestarted = await me(token);
       expect(atRestarted.status).toBe(401);
       await waitFor(
-        async () => (await db.cacheRepair.count({ where: { userId: user.id } })) === 0,
-        {
-          what: "the restarted process to apply the repair",
-        },
+        async () =>
+          (await db.cacheRepair.count({ where: { userId: user.id, appliedAt: null } })) === 0,
+        { what: "the restarted process to apply the repair" },
       );
       await waitFor(() => bystander.redis.status === "ready", { what: "bystander reconnect" });
       await waitFor(() => bystander.auth.checkCache(), { what: "bystander repair pass" });
       return {
         atRestarted: atRestarted.status,
         cached: JSON.parse(
-          String(await faults.redis.command("GET", userCacheKey(keyPrefix, user.id))),
+          String(await faults.redis.command("GET", redisCacheKeys(keyPrefix, user.id).entry)),
         ).jwtVersion,
         atBystander: (
           await request(bystander.app).get("/me").set("Authorization", `Bearer ${token}`)

@@ -63,8 +63,8 @@ async function runSeed(seed: number) {
       ...ports,
       store: {
         ...ports.store,
-        async findById(id: string) {
-          const user = await ports.store.findById(id);
+        async findUserById(id: string) {
+          const user = await ports.store.findUserById(id);
           if (random.next() < 0.4) await delay(5 + random.int(50));
           return user;
         },

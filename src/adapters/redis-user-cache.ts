@@ -1,110 +1,237 @@
 import { createHash, randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
-import { decodeCachedUser, encodeCachedUser, userCacheKey } from "../core/cache-policy.js";
-import type { UserCache } from "../core/ports.js";
+import { crc32 } from "node:zlib";
+import type { Cluster, Redis } from "ioredis";
+import { decodeCachedUser, encodeCachedUser } from "../core/cache-entry.js";
+import type { CachedUser, UserCache } from "../core/ports.js";
 
-// Shared tail of both scripts: never lower a version. A well-formed entry for
-// this user with a higher version wins; anything unreadable is replaced.
-// KEYS[1] entry; ARGV[1] json, ARGV[2] version, ARGV[3] ttl ms, ARGV[4] user id.
+// Shared tail of both scripts: never lower a revision, never replace a
+// deletion. A well-formed entry for this user with a higher revision (or a
+// deletion) wins; anything unreadable is replaced.
+// KEYS[1] entry; ARGV[1] json, ARGV[2] revision ("deleted" for a deletion),
+// ARGV[3] ttl ms, ARGV[4] user id.
 const SET_UNLESS_NEWER = `
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, entry = pcall(cjson.decode, current)
-  if ok and type(entry) == 'table' and entry.id == ARGV[4]
-     and type(entry.jwtVersion) == 'number' and entry.jwtVersion >= 0
-     and entry.jwtVersion <= 9007199254740991 and entry.jwtVersion % 1 == 0
-     and entry.jwtVersion > tonumber(ARGV[2]) then
-    return 0
+  if ok and type(entry) == 'table' and entry.id == ARGV[4] then
+    if entry.deleted == true then return 0 end
+    if ARGV[2] ~= 'deleted' and type(entry.revision) == 'number' and entry.revision >= 0
+       and entry.revision <= 9007199254740991 and entry.revision % 1 == 0
+       and entry.revision > tonumber(ARGV[2]) then
+      return 0
+    end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1
 `;
 
-// A fill read Postgres after seeing generation ARGV[5]; if the generation key
+// A fill read the store after seeing generation ARGV[5]; if the generation key
 // changed or vanished (flush, restart), the cache was emptied meanwhile and
-// the row it read may predate a logout written before the emptying.
+// the row it read may predate a change written before the emptying.
 const FILL = `
 if redis.call('GET', KEYS[2]) ~= ARGV[5] then return 0 end
 ${SET_UNLESS_NEWER}`;
 
-// A committed version is always safe to write; start a generation if there is none.
+// A committed state is always safe to write; start a generation if there is none.
 const WRITE = `
 redis.call('SET', KEYS[2], ARGV[5], 'NX')
 ${SET_UNLESS_NEWER}`;
 
-interface Script {
-  source: string;
-  sha: string;
-}
-const script = (source: string): Script => ({
-  source,
-  sha: createHash("sha1").update(source).digest("hex"),
-});
-const FILL_SCRIPT = script(FILL);
-const WRITE_SCRIPT = script(WRITE);
+const FILL_SHA = createHash("sha1").update(FILL).digest("hex");
+
+/**
+ * Users are spread over this many hash-tagged buckets. A user's entry and
+ * its bucket's generation key share a slot, so one MGET (one round trip)
+ * reads both on a Cluster too, and a flushed or restarted shard is detected
+ * for exactly the users it holds.
+ */
+export const CACHE_BUCKETS = 1024;
 
 export interface RedisUserCacheOptions {
-  /** Prepended to every key, e.g. "auth:". */
+  /** Prepended to every key, e.g. "auth:". May not contain `{` or `}` (hash tags are ours). */
   keyPrefix: string;
   /** Entry lifetime in seconds. */
   ttlSeconds: number;
+  /**
+   * Replicas that must acknowledge a committed change (Redis `WAIT`) before a
+   * revocation answers success (default 0). With 1 or more, a failover or a
+   * partition cannot lose a change the service reported as done.
+   */
+  replicaAcks?: number;
+  /** How long to wait for those acknowledgements (default 250 ms). */
+  replicaAckTimeoutMs?: number;
 }
 
-export function createRedisUserCache(redis: Redis, options: RedisUserCacheOptions): UserCache {
-  const ttlMs = String(options.ttlSeconds * 1000);
-  const entryKey = (id: string) => userCacheKey(options.keyPrefix, id);
-  const generationKey = `${options.keyPrefix}generation`;
+/** Where a user's cache entry and its bucket's generation live. */
+export function redisCacheKeys(prefix: string, id: string): { entry: string; generation: string } {
+  const bucket = `${prefix}{u${crc32(id) % CACHE_BUCKETS}}`;
+  return { entry: `${bucket}:user:${id}`, generation: `${bucket}:generation` };
+}
 
-  async function run(s: Script, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(s.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      // After a Redis restart its script cache is empty.
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return redis.eval(s.source, keys.length, ...keys, ...args);
-    }
+export function validateKeyPrefix(prefix: string): void {
+  if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
+    throw new TypeError(
+      "cache key prefix may not contain { or } (the cache places its own hash tags)",
+    );
   }
+}
 
-  const entryArgs = (user: Parameters<UserCache["write"]>[0]) => [
+type AnyRedis = Redis | Cluster;
+
+/**
+ * The user cache on Redis: standalone, Sentinel or Cluster (an ioredis
+ * `Redis` or `Cluster`). One MGET per lookup; fills and writes are Lua
+ * compare-and-set scripts on the user's revision.
+ */
+export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOptions): UserCache {
+  validateKeyPrefix(options.keyPrefix);
+  const ttlMs = String(options.ttlSeconds * 1000);
+  const replicaAcks = options.replicaAcks ?? 0;
+  const ackTimeoutMs = options.replicaAckTimeoutMs ?? 250;
+  const keys = (id: string) => redisCacheKeys(options.keyPrefix, id);
+  // ioredis 6 does not apply `commandTimeout` to auto-pipelined Cluster
+  // commands; the bound is then kept here.
+  const bounded = needsOwnDeadline(redis)
+    ? deadline(commandTimeoutOf(redis))
+    : <T>(p: Promise<T>) => p;
+
+  const entryArgs = (user: CachedUser) => [
     encodeCachedUser(user),
-    String(user.jwtVersion),
+    "deleted" in user ? "deleted" : String(user.revision),
     ttlMs,
     user.id,
   ];
 
+  async function fill(user: CachedUser, fence: string): Promise<unknown> {
+    const k = keys(user.id);
+    const args = [...entryArgs(user), fence];
+    try {
+      return await bounded(redis.evalsha(FILL_SHA, 2, k.entry, k.generation, ...args));
+    } catch (error) {
+      // After a restart the script cache is empty.
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return bounded(redis.eval(FILL, 2, k.entry, k.generation, ...args));
+    }
+  }
+
   return {
     async read(id) {
-      const [raw, generation] = await redis.mget(entryKey(id), generationKey);
+      const k = keys(id);
+      const [raw, generation] = await bounded(redis.mget(k.entry, k.generation));
       let fence = generation ?? null;
       if (fence === null) {
-        // First read after a flush or restart: start a generation (rare path).
+        // First read of this bucket after a flush or restart: start a generation (rare path).
         const candidate = randomUUID();
-        const previous = await redis.set(generationKey, candidate, "NX", "GET");
+        const previous = await bounded(redis.set(k.generation, candidate, "NX", "GET"));
         fence = previous ?? candidate;
       }
       return { user: decodeCachedUser(raw ?? null, id), fence };
     },
 
     async fill(user, fence) {
-      const stored = await run(
-        FILL_SCRIPT,
-        [entryKey(user.id), generationKey],
-        [...entryArgs(user), fence],
-      );
-      return stored === 1;
+      return (await fill(user, fence)) === 1;
     },
 
     async write(user) {
-      await run(
-        WRITE_SCRIPT,
-        [entryKey(user.id), generationKey],
-        [...entryArgs(user), randomUUID()],
+      const k = keys(user.id);
+      const args = [k.entry, k.generation, ...entryArgs(user), randomUUID()];
+      if (replicaAcks === 0) {
+        await bounded(redis.eval(WRITE, 2, ...args));
+        return;
+      }
+      // One round trip: the write and the WAIT travel together to the node
+      // that holds the key (a keyless WAIT in a Cluster pipeline follows the keys).
+      const results = await bounded(
+        redis
+          .pipeline()
+          .eval(WRITE, 2, ...args)
+          .wait(replicaAcks, ackTimeoutMs)
+          .exec(),
       );
+      const [written, waited] = results ?? [];
+      if (!written || written[0]) throw written?.[0] ?? new Error("cache write failed");
+      if (!waited || waited[0]) throw waited?.[0] ?? new Error("WAIT failed");
+      const acks = Number(waited[1]);
+      if (acks < replicaAcks) {
+        throw new Error(`${acks} of ${replicaAcks} replicas acknowledged the write`);
+      }
+    },
+
+    async identity() {
+      const nodes = "nodes" in redis && redis.isCluster ? redis.nodes("master") : [redis as Redis];
+      const parts = await Promise.all(
+        nodes.map(async (node) => {
+          const info = await bounded(node.info("replication")).catch((error: unknown) => {
+            // Some managed services refuse INFO; lost connections still tell.
+            if (error instanceof Error && /unknown command|NOPERM/i.test(error.message)) return "";
+            throw error;
+          });
+          const role = /^role:(\S+)/m.exec(info)?.[1] ?? "?";
+          const replid = /^master_replid:(\S+)/m.exec(info)?.[1] ?? "?";
+          return `${node.options.host}:${node.options.port}=${role}:${replid}`;
+        }),
+      );
+      return parts.sort().join(",");
+    },
+
+    onConnectionLost(listener) {
+      const watched = new Set<Redis>();
+      const watch = (node: Redis) => {
+        if (watched.has(node)) return;
+        watched.add(node);
+        node.on("close", listener);
+      };
+      if ("nodes" in redis && redis.isCluster) {
+        const cluster = redis as Cluster;
+        for (const node of cluster.nodes()) watch(node);
+        const onNode = (node: Redis) => watch(node);
+        cluster.on("+node", onNode);
+        // A node leaving the topology is a lost connection too.
+        cluster.on("-node", listener);
+        return () => {
+          cluster.off("+node", onNode);
+          cluster.off("-node", listener);
+          for (const node of watched) node.off("close", listener);
+        };
+      }
+      watch(redis as Redis);
+      return () => (redis as Redis).off("close", listener);
+    },
+
+    onConnectionReady(listener) {
+      redis.on("ready", listener);
+      return () => redis.off("ready", listener);
     },
 
     async ping() {
-      await redis.ping();
+      await bounded(redis.ping());
     },
   };
+}
+
+function needsOwnDeadline(redis: AnyRedis): boolean {
+  return Boolean((redis as Cluster).isCluster && (redis as Cluster).options.enableAutoPipelining);
+}
+
+function commandTimeoutOf(redis: AnyRedis): number {
+  const cluster = redis as Cluster;
+  return cluster.options.redisOptions?.commandTimeout ?? 200;
+}
+
+function deadline(ms: number) {
+  return <T>(promise: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Command timed out after ${ms} ms`)), ms);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error as Error);
+        },
+      );
+    });
 }

@@ -1,59 +1,92 @@
 import { createCircuitBreaker, type BreakerState } from "./circuit-breaker.js";
-import { ServiceUnavailableError } from "./errors.js";
-import type { Logger, UserCache, UserRecord, UserStore } from "./ports.js";
+import { ServiceUnavailableError, StoreNotReadyError } from "./errors.js";
+import {
+  isDeleted,
+  type AuthStore,
+  type CachedUser,
+  type Logger,
+  type UserCache,
+  type UserState,
+} from "./ports.js";
 
 export interface CacheStatus {
-  /** "open": Redis is not trusted and every lookup reads Postgres. */
+  /** "open": the cache is not trusted and every lookup reads the store. */
   breaker: BreakerState;
   hits: number;
   misses: number;
-  /** Lookups served from Postgres because Redis failed or the breaker was open. */
+  /** Lookups served from the store because the cache failed or was not trusted. */
   fallbacks: number;
-  /** Postgres reads made by lookups (concurrent misses for one user share one). */
+  /** Store reads made by lookups (concurrent misses for one user share one). */
   storeReads: number;
   fills: number;
-  /** Fills refused because Redis held a newer version or was emptied meanwhile. */
+  /** Fills refused because the cache held a newer revision or was emptied meanwhile. */
   fillsSkipped: number;
-  /** Pending repairs written to Redis by the repair loop. */
+  /** Entries the cache held older than a token presented for them (then reloaded). */
+  staleEntries: number;
+  /** Recorded changes written to the cache by the repair loop (replays included). */
   repairs: number;
-  /** Logouts answered 503 because Redis could not be updated. */
+  /** Full replays of recent changes, after a lost connection or a new data set behind the cache. */
+  replays: number;
+  /** Revocations answered 503 because the cache could not be updated. */
   writeThroughFailures: number;
 }
 
 export interface UserLookup {
-  /** The user as the version check must see it; null when no such user exists. */
-  get(id: string): Promise<UserRecord | null>;
+  /** The user as the per-request check must see it; null when no such user exists. */
+  get(id: string): Promise<CachedUser | null>;
   /**
-   * Write-through after a version change. Resolves only once Redis holds the
-   * new version; otherwise throws ServiceUnavailableError, leaving the repair
-   * recorded in Postgres for the repair loop.
+   * Reads the store, ignoring a cached entry that is provably stale (a token
+   * newer than it), and puts the current state in the cache.
    */
-  writeThrough(user: UserRecord): Promise<void>;
+  reload(id: string): Promise<CachedUser | null>;
   /**
-   * One pass of the repair loop: apply pending repairs to Redis, and close the
-   * breaker if that succeeded. Resolves true when Redis is trusted afterwards.
+   * Write-through after a committed change. Resolves only once the cache holds
+   * it; otherwise throws ServiceUnavailableError, leaving the repair recorded
+   * in the store for the repair loop.
+   */
+  writeThrough(user: CachedUser, revision: number): Promise<void>;
+  /**
+   * One pass of the repair loop: applies pending repairs (all recent ones
+   * after a lost connection or a failover), then trusts the cache. Resolves
+   * true when the cache is trusted afterwards.
    */
   repair(): Promise<boolean>;
   status(): CacheStatus;
+  /** Stops listening to the cache's connection events. */
+  close(): void;
 }
 
 const REPAIR_BATCH = 500;
 const MAX_REPAIR_BATCHES = 20;
 
-/**
- * Cache-aside reads with write-through logouts. Redis first; Postgres on a
- * miss, on a Redis error, or while the breaker is open; concurrent misses for
- * one user share one Postgres read. Postgres is the truth: Redis is trusted
- * only while the breaker is closed, and it closes only after pending repairs
- * are applied, so Redis coming back with old entries cannot revive a token.
- */
-export function createUserLookup(deps: {
-  store: UserStore;
+export interface UserLookupOptions {
+  store: AuthStore;
   cache: UserCache;
   logger: Logger;
-  breakerFailureThreshold?: number;
-}): UserLookup {
-  const { store, cache, logger } = deps;
+  breakerFailureThreshold: number;
+  /**
+   * How long recorded changes are kept for replays: no cached entry and no
+   * access token may outlive it (the longer of the token lifetime plus clock
+   * tolerance and the cache entry lifetime).
+   */
+  repairRetentionSeconds: number;
+  /** How often old repairs and expired sessions are pruned. */
+  pruneIntervalMs: number;
+  now: () => number;
+}
+
+/**
+ * Cache-aside reads with write-through changes. The cache first; the store
+ * on a miss, on a cache error, or while the breaker is open; concurrent
+ * misses for one user share one store read. The store is the truth: the
+ * cache is trusted only while the breaker is closed, and it closes only after
+ * a repair pass. Any lost connection, and any change of the data set behind
+ * the cache (failover, restart), opens the breaker at once and makes the next
+ * pass replay every change still within the retention window, so a replica
+ * promoted without the latest writes cannot revive a revoked token.
+ */
+export function createUserLookup(options: UserLookupOptions): UserLookup {
+  const { store, cache, logger } = options;
   const counters = {
     hits: 0,
     misses: 0,
@@ -61,24 +94,42 @@ export function createUserLookup(deps: {
     storeReads: 0,
     fills: 0,
     fillsSkipped: 0,
+    staleEntries: 0,
     repairs: 0,
+    replays: 0,
     writeThroughFailures: 0,
   };
   const breaker = createCircuitBreaker({
-    failureThreshold: deps.breakerFailureThreshold ?? 3,
+    failureThreshold: options.breakerFailureThreshold,
     onChange: (state) => {
-      if (state === "open") logger.warn({ breaker: state }, "redis not trusted; reading Postgres");
-      else logger.info({ breaker: state }, "redis trusted again");
+      if (state === "open") logger.warn({ breaker: state }, "cache not trusted; reading the store");
+      else logger.info({ breaker: state }, "cache trusted again");
     },
   });
-  const inFlight = new Map<string, Promise<UserRecord | null>>();
+  const inFlight = new Map<string, Promise<UserState | null>>();
   let repairing: Promise<boolean> | undefined;
+  // Every lost connection starts a new epoch; a pass that saw the epoch change
+  // under it may not close the breaker, since it may have written to a server
+  // that is no longer the one answering.
+  let epoch = 0;
+  // Where an unfinished replay resumes (null: from the start); undefined when
+  // no replay is due. Due at start: what happened before this process ran is
+  // unknown too.
+  let replayFrom: string | null | undefined = null;
+  let knownIdentity: string | null = null;
+  let lastPrune = 0;
 
-  async function loadFromStore(id: string, fence: string | null): Promise<UserRecord | null> {
+  const stopListening = cache.onConnectionLost(() => {
+    epoch++;
+    replayFrom = null;
+    breaker.trip();
+  });
+
+  async function loadFromStore(id: string, fence: string | null): Promise<UserState | null> {
     counters.storeReads++;
-    let user: UserRecord | null;
+    let user: UserState | null;
     try {
-      user = await store.findById(id);
+      user = await store.findUserById(id);
     } catch (error) {
       throw new ServiceUnavailableError(error);
     }
@@ -94,7 +145,7 @@ export function createUserLookup(deps: {
     return user;
   }
 
-  function sharedLoad(id: string, fence: string | null): Promise<UserRecord | null> {
+  function sharedLoad(id: string, fence: string | null): Promise<UserState | null> {
     const pending = inFlight.get(id);
     if (pending) return pending;
     const load = loadFromStore(id, fence).finally(() => inFlight.delete(id));
@@ -102,84 +153,157 @@ export function createUserLookup(deps: {
     return load;
   }
 
-  async function repairPass(): Promise<boolean> {
+  async function readThrough(id: string, useEntry: boolean): Promise<CachedUser | null> {
     if (!breaker.allowsCache()) {
+      counters.fallbacks++;
+      return sharedLoad(id, null);
+    }
+    let read;
+    try {
+      read = await cache.read(id);
+      breaker.recordSuccess();
+    } catch (error) {
+      breaker.recordFailure();
+      counters.fallbacks++;
+      logger.warn({ err: error }, "user cache read failed; reading the store");
+      return sharedLoad(id, null);
+    }
+    if (read.user && useEntry) {
+      counters.hits++;
+      return read.user;
+    }
+    if (read.user && isDeleted(read.user)) return read.user;
+    counters.misses++;
+    return sharedLoad(id, read.fence);
+  }
+
+  async function writeAll(users: CachedUser[], markApplied: boolean): Promise<boolean> {
+    for (const user of users) {
       try {
-        await cache.ping();
-      } catch {
+        await cache.write(user);
+      } catch (error) {
+        breaker.trip();
+        logger.warn({ err: error }, "cache repair failed");
         return false;
       }
+      counters.repairs++;
+      if (markApplied) {
+        await store
+          .markCacheRepairApplied(
+            user.id,
+            isDeleted(user) ? Number.MAX_SAFE_INTEGER : user.revision,
+          )
+          .catch(() => {});
+      }
     }
-    // Bounded per pass; what is left is picked up by the next pass.
+    return true;
+  }
+
+  type Outcome =
+    | { kind: "done" }
+    | { kind: "more"; cursor: string }
+    | { kind: "cache-failed" }
+    | { kind: "store-failed" };
+
+  // Pending repairs only, or (replay) every retained one, from `after` on.
+  async function applyRepairs(replay: boolean, after: string | null): Promise<Outcome> {
+    let cursor = after;
     for (let batch = 0; batch < MAX_REPAIR_BATCHES; batch++) {
-      let pending: UserRecord[];
+      let page: CachedUser[];
       try {
-        pending = await store.pendingCacheRepairs(REPAIR_BATCH);
+        page = await store.listCacheRepairs({
+          includeApplied: replay,
+          after: cursor,
+          limit: REPAIR_BATCH,
+        });
       } catch (error) {
-        // Without Postgres we cannot tell whether Redis is stale; leave the breaker as it is.
-        logger.warn({ err: error }, "cannot read pending cache repairs");
-        return breaker.allowsCache();
+        if (error instanceof StoreNotReadyError)
+          logger.error({ err: error }, "the auth store is not ready");
+        else logger.warn({ err: error }, "cannot read cache repairs");
+        return { kind: "store-failed" };
       }
-      for (const user of pending) {
-        try {
-          await cache.write(user);
-        } catch (error) {
-          breaker.trip();
-          logger.warn({ err: error }, "cache repair failed");
-          return false;
-        }
-        counters.repairs++;
-        await store.clearCacheRepair(user.id, user.jwtVersion).catch(() => {});
-      }
-      if (pending.length < REPAIR_BATCH) {
-        breaker.close();
-        return true;
-      }
+      if (!(await writeAll(page, true))) return { kind: "cache-failed" };
+      if (page.length < REPAIR_BATCH) return { kind: "done" };
+      cursor = page[page.length - 1]!.id;
     }
-    return breaker.allowsCache();
+    // More than one pass should take; the next pass goes on from here.
+    return { kind: "more", cursor: cursor! };
+  }
+
+  async function prune(): Promise<void> {
+    const now = options.now();
+    if (now - lastPrune < options.pruneIntervalMs) return;
+    lastPrune = now;
+    const retention = new Date(now - options.repairRetentionSeconds * 1000);
+    await Promise.all([
+      store.pruneCacheRepairs(retention),
+      store.pruneSessions(new Date(now - 24 * 3600 * 1000)),
+    ]).catch((error: unknown) => logger.warn({ err: error }, "pruning failed"));
+  }
+
+  async function repairPass(): Promise<boolean> {
+    const startEpoch = epoch;
+    let identity: string;
+    try {
+      identity = await cache.identity();
+    } catch {
+      breaker.trip();
+      return false;
+    }
+    if (knownIdentity !== null && identity !== knownIdentity) {
+      logger.warn({}, "another data set answers behind the cache (failover or restart)");
+      replayFrom = null;
+      breaker.trip();
+    }
+    knownIdentity = identity;
+    if (replayFrom !== undefined) {
+      const replay = await applyRepairs(true, replayFrom);
+      if (epoch !== startEpoch || replay.kind === "cache-failed") return false;
+      // Without the store we cannot tell whether the cache is stale: it stays untrusted.
+      if (replay.kind === "store-failed") return false;
+      if (replay.kind === "more") {
+        replayFrom = replay.cursor;
+        return false;
+      }
+      replayFrom = undefined;
+      counters.replays++;
+    }
+    // Changes recorded during the replay, or that failed to write through.
+    const pending = await applyRepairs(false, null);
+    if (pending.kind === "store-failed") return breaker.allowsCache();
+    if (pending.kind === "cache-failed" || epoch !== startEpoch) return false;
+    breaker.close();
+    await prune();
+    return true;
   }
 
   return {
-    async get(id) {
-      if (!breaker.allowsCache()) {
-        counters.fallbacks++;
-        return sharedLoad(id, null);
-      }
-      let read;
-      try {
-        read = await cache.read(id);
-        breaker.recordSuccess();
-      } catch (error) {
-        breaker.recordFailure();
-        counters.fallbacks++;
-        logger.warn({ err: error }, "user cache read failed; reading Postgres");
-        return sharedLoad(id, null);
-      }
-      if (read.user) {
-        counters.hits++;
-        return read.user;
-      }
-      counters.misses++;
-      return sharedLoad(id, read.fence);
+    get: (id) => readThrough(id, true),
+
+    async reload(id) {
+      counters.staleEntries++;
+      return readThrough(id, false);
     },
 
-    async writeThrough(user) {
+    async writeThrough(user, revision) {
+      // Open: the cache is failing or not yet checked; answer at once, and
+      // let the repair loop apply the change once it is back.
       if (!breaker.allowsCache()) {
         counters.writeThroughFailures++;
-        throw new ServiceUnavailableError(new Error("redis not trusted (breaker open)"));
+        throw new ServiceUnavailableError(new Error("cache not trusted (breaker open)"));
       }
       try {
         await cache.write(user);
         breaker.recordSuccess();
       } catch (error) {
-        // Redis may still hold the old version: distrust it until the repair lands.
+        // The cache may still hold the old state: distrust it until the repair lands.
         breaker.trip();
         counters.writeThroughFailures++;
         throw new ServiceUnavailableError(error);
       }
-      // Best effort: a row left behind is re-applied later, which is harmless.
-      await store.clearCacheRepair(user.id, user.jwtVersion).catch((error: unknown) => {
-        logger.warn({ err: error }, "could not clear a cache repair");
+      // Best effort: a repair left pending is applied again later, which is harmless.
+      await store.markCacheRepairApplied(user.id, revision).catch((error: unknown) => {
+        logger.warn({ err: error }, "could not mark a cache repair applied");
       });
     },
 
@@ -189,5 +313,7 @@ export function createUserLookup(deps: {
     },
 
     status: () => ({ breaker: breaker.state, ...counters }),
+
+    close: stopListening,
   };
 }

@@ -2,11 +2,8 @@ import { describe, expect, it } from "vitest";
 import jwt from "jsonwebtoken";
 import { TokenError } from "../../src/core/errors.js";
 import { forgeJws } from "../helpers/jws.js";
-import {
-  createTokenService,
-  validateAccessTokenClaims,
-  type TokenSettings,
-} from "../../src/core/token-service.js";
+import { validateAccessTokenClaims } from "../../src/core/access-token-claims.js";
+import { createTokenService, type TokenSettings } from "../../src/core/token-service.js";
 
 const SECRET = "0123456789abcdef0123456789abcdef";
 const T0 = Date.UTC(2026, 0, 1);

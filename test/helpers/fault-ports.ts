@@ -1,7 +1,8 @@
-import { decodeCachedUser, encodeCachedUser, userCacheKey } from "../../src/core/cache-policy.js";
-import type { UserCache, UserStore } from "../../src/core/ports.js";
-import type { AuthPorts } from "../../src/create-auth.js";
+import { redisCacheKeys } from "../../src/adapters/redis-user-cache.js";
+import { decodeCachedUser, encodeCachedUser } from "../../src/core/cache-entry.js";
+import type { AuthStore, CachedUser, UserCache } from "../../src/core/ports.js";
 import type { Redis } from "ioredis";
+import type { AuthPorts } from "./test-app.js";
 
 /**
  * Drop-in port implementations for the consistency tests. The real adapters
@@ -9,10 +10,13 @@ import type { Redis } from "ioredis";
  * naive one, so a test can show that it fails without that mechanism.
  */
 
-/** The seed article's cache: plain GET and SET, no version check, no fence. */
+/**
+ * The seed article's cache: plain GET and SET, no version check, no fence,
+ * and no reaction to lost connections or failovers.
+ */
 export function naiveCache(redis: Redis, keyPrefix: string, ttlSeconds = 600): UserCache {
-  const key = (id: string) => userCacheKey(keyPrefix, id);
-  const set = async (user: Parameters<UserCache["write"]>[0]) => {
+  const key = (id: string) => redisCacheKeys(keyPrefix, id).entry;
+  const set = async (user: CachedUser) => {
     await redis.set(key(user.id), encodeCachedUser(user), "EX", ttlSeconds);
   };
   return {
@@ -24,15 +28,17 @@ export function naiveCache(redis: Redis, keyPrefix: string, ttlSeconds = 600): U
       return true;
     },
     write: set,
+    identity: async () => "naive",
+    onConnectionLost: () => () => {},
     ping: async () => {
       await redis.ping();
     },
   };
 }
 
-/** A store that never reports pending repairs: write-through with nothing to fall back on. */
-export function withoutRepairs(store: UserStore): UserStore {
-  return { ...store, pendingCacheRepairs: async () => [] };
+/** A store that never reports repairs: write-through with nothing to fall back on. */
+export function withoutRepairs(store: AuthStore): AuthStore {
+  return { ...store, listCacheRepairs: async () => [] };
 }
 
 export type Design = "real" | "naive";
@@ -69,11 +75,11 @@ export function holdNextStoreRead() {
     arm: () => {
       armed = true;
     },
-    wrap(store: UserStore): UserStore {
+    wrap(store: AuthStore): AuthStore {
       return {
         ...store,
-        async findById(id) {
-          const user = await store.findById(id);
+        async findUserById(id) {
+          const user = await store.findUserById(id);
           if (armed) {
             armed = false;
             signalReached();
@@ -98,12 +104,12 @@ export function holdStoreReads() {
       gate = undefined;
       release();
     },
-    wrap(store: UserStore): UserStore {
+    wrap(store: AuthStore): AuthStore {
       return {
         ...store,
-        async findById(id) {
+        async findUserById(id) {
           await gate;
-          return store.findById(id);
+          return store.findUserById(id);
         },
       };
     },
@@ -116,10 +122,10 @@ export function countCacheCalls(cache: UserCache) {
   return {
     calls,
     cache: {
-      read: (id) => (calls.read++, cache.read(id)),
+      ...cache,
+      read: (id: string) => (calls.read++, cache.read(id)),
       fill: (user, fence) => (calls.fill++, cache.fill(user, fence)),
       write: (user) => (calls.write++, cache.write(user)),
-      ping: () => cache.ping(),
     } satisfies UserCache,
   };
 }
