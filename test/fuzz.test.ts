@@ -5,6 +5,7 @@ import { PASSWORD, uniqueEmail } from "./helpers/api.js";
 import { listen, type LiveServer, type RawRequest } from "./helpers/http-client.js";
 import { forgeJws, segment } from "./helpers/jws.js";
 import { createTestApp, type TestApp } from "./helpers/test-app.js";
+import { stateSnapshot } from "./helpers/test-app.js";
 
 /*
  * Property-based tests: random tokens, headers and bodies at every route.
@@ -59,15 +60,7 @@ function asJson(value: unknown): Pick<RawRequest, "headers" | "body"> {
 }
 
 let baseline: Awaited<ReturnType<typeof snapshot>>;
-async function snapshot() {
-  const [rows, keys] = await Promise.all([
-    t.prisma.user.findMany({ orderBy: { id: "asc" } }),
-    t.redis.keys(`${t.keyPrefix}*`),
-  ]);
-  keys.sort();
-  const values = keys.length ? await t.redis.mget(...keys) : [];
-  return { rows, keys, values };
-}
+const snapshot = () => stateSnapshot(t);
 
 /** The properties every response must have; the state check is for rejections only. */
 async function check(req: RawRequest) {

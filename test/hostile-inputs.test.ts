@@ -10,6 +10,7 @@ import {
 } from "./helpers/http-client.js";
 import { forgeJws, segment } from "./helpers/jws.js";
 import { createTestApp, type TestApp } from "./helpers/test-app.js";
+import { stateSnapshot } from "./helpers/test-app.js";
 
 /*
  * One row per hostile input (RFC 8725, RFC 7519, RFC 6750, the OWASP JWT and
@@ -66,12 +67,7 @@ function me(authorization: string) {
   return live.send({ path: "/me", headers: [["Authorization", authorization]] });
 }
 
-async function snapshot() {
-  const users = await t.prisma.user.findMany({ orderBy: { id: "asc" } });
-  const keys = (await t.redis.keys(`${t.keyPrefix}*`)).sort();
-  const values = keys.length ? await t.redis.mget(...keys) : [];
-  return { users, keys, values };
-}
+const snapshot = () => stateSnapshot(t);
 
 /** The claims of a valid token for the victim, with changes; undefined removes a claim. */
 function claims(changes: Record<string, unknown> = {}) {
@@ -795,12 +791,15 @@ describe("the library's service, called without HTTP", () => {
       { email: uniqueEmail(), password: "short", name: null },
     ];
     for (const input of attempts) {
-      await expect(t.auth.service.register(input, "127.0.0.1")).rejects.toMatchObject({
+      await expect(t.auth.service.register(input, { key: "127.0.0.1" })).rejects.toMatchObject({
         code: "invalid_request",
       });
     }
     await expect(
-      t.auth.service.login({ email: victim.email, password: "x".repeat(10_000) }, "127.0.0.1"),
+      t.auth.service.login(
+        { email: victim.email, password: "x".repeat(10_000) },
+        { key: "127.0.0.1" },
+      ),
     ).rejects.toMatchObject({ code: "invalid_request" });
     expect(await snapshot()).toEqual(before);
   });

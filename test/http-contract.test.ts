@@ -4,6 +4,7 @@ import jwt from "jsonwebtoken";
 import { login, me, PASSWORD, register, uniqueEmail } from "./helpers/api.js";
 import { freePort } from "./helpers/free-port.js";
 import { createTestApp, type TestApp } from "./helpers/test-app.js";
+import { stateSnapshot } from "./helpers/test-app.js";
 
 let t: TestApp;
 let user: { id: string; email: string };
@@ -22,12 +23,7 @@ afterAll(async () => {
 });
 
 /** Database and cache state that no rejected request may change. */
-async function snapshot() {
-  const users = await t.prisma.user.findMany({ orderBy: { id: "asc" } });
-  const keys = (await t.redis.keys(`${t.keyPrefix}*`)).sort();
-  const values = keys.length ? await t.redis.mget(...keys) : [];
-  return { users, keys, values };
-}
+const snapshot = () => stateSnapshot(t);
 
 function expectError(res: request.Response, status: number, code: string) {
   expect(res.status, JSON.stringify(res.body)).toBe(status);

@@ -1,4 +1,5 @@
-import type { AccessTokenClaims, TokenService } from "./token-service.js";
+import type { AccessTokenClaims } from "./access-token-claims.js";
+import type { TokenService } from "./token-service.js";
 
 export interface VerifiedTokenCacheOptions {
   /** Most tokens remembered; past it the oldest is forgotten (default 10000). */
@@ -29,7 +30,8 @@ export function cacheVerifiedTokens(
 
   return {
     expiresInSeconds: tokens.expiresInSeconds,
-    issue: (subject) => tokens.issue(subject),
+    clockToleranceSeconds: tokens.clockToleranceSeconds,
+    issue: (subject, issuedAtMs) => tokens.issue(subject, issuedAtMs),
     verify(token) {
       const known = verified.get(token);
       if (known !== undefined) {

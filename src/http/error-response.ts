@@ -1,6 +1,6 @@
 import type { Response } from "express";
 import type { AuthError } from "../core/errors.js";
-import { InvalidRequestError, TokenError, TooManyRequestsError } from "../core/errors.js";
+import { InvalidRequestError, TooManyRequestsError } from "../core/errors.js";
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: readonly { path: string; message: string }[] };
@@ -8,14 +8,14 @@ export interface ErrorBody {
 
 /**
  * The one place an AuthError becomes an HTTP response. `challenge` adds the
- * RFC 6750 `WWW-Authenticate` header; token errors always carry it.
+ * RFC 6750 `WWW-Authenticate` header; every 401 carries it (RFC 9110 §15.5.2).
  */
 export function sendAuthError(
   res: Response,
   error: AuthError,
   options: { realm: string; challenge?: boolean },
 ): void {
-  if (options.challenge || error instanceof TokenError) {
+  if (options.challenge || error.status === 401) {
     res.set("WWW-Authenticate", bearerChallenge(error, options.realm));
   }
   if (error instanceof TooManyRequestsError) {
@@ -39,7 +39,12 @@ function bearerChallenge(error: AuthError, realm: string): string {
     case "invalid_token":
     case "token_expired":
     case "token_revoked":
-      return `${base}, error="invalid_token", error_description="${error.message}"`;
+    case "account_disabled":
+    case "invalid_refresh_token":
+    case "refresh_token_reused":
+      return error.status === 401
+        ? `${base}, error="invalid_token", error_description="${error.message}"`
+        : base;
     default:
       return base;
   }

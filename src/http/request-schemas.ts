@@ -42,15 +42,41 @@ export const loginBody = z.strictObject({
   password: password(1),
 });
 
+// A refresh token is checked by the service; here only its shape as a string.
+export const refreshBody = z.strictObject({
+  refreshToken: z.string().min(1).max(512),
+});
+
+export const logoutBody = z.strictObject({
+  scope: z.enum(["global", "local", "others"]).optional(),
+});
+
+export const passwordBody = z.strictObject({
+  currentPassword: password(1),
+  newPassword: password(PASSWORD_MIN_LENGTH),
+});
+
+// An unknown key is named in the answer (it is what the client must fix),
+// trimmed to something printable and short: it is the client's own text.
+const MAX_KEY_IN_DETAILS = 64;
+const printableKey = (key: string) =>
+  key.replace(/[^\x20-\x7e]/g, "?").slice(0, MAX_KEY_IN_DETAILS);
+
 /** Parses or throws a 400 that names the failing fields without echoing values. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
   throw new InvalidRequestError(
-    result.error.issues.map((issue) => ({
-      path: issue.path.map(String).join("."),
-      // Our own refinement messages are fixed text; zod's may quote input, so only codes.
-      message: issue.code === "custom" ? issue.message : issue.code,
-    })),
+    result.error.issues.flatMap((issue) =>
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => ({ path: printableKey(key), message: "unknown key" }))
+        : [
+            {
+              path: issue.path.map(String).join("."),
+              // Our own refinement messages are fixed text; zod's may quote input, so only codes.
+              message: issue.code === "custom" ? issue.message : issue.code,
+            },
+          ],
+    ),
   );
 }

@@ -1,4 +1,4 @@
-import type { AccessTokenClaims } from "../core/token-service.js";
+import type { AccessTokenClaims } from "../core/access-token-claims.js";
 import type { PublicUser } from "../core/ports.js";
 
 declare global {

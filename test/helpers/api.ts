@@ -29,3 +29,35 @@ export function uniqueEmail(tag = "user"): string {
   counter += 1;
   return `${tag}-${process.pid}-${counter}-${Date.now()}@example.com`;
 }
+
+export interface Pair {
+  accessToken: string;
+  refreshToken: string;
+  refreshExpiresIn: number;
+  expiresIn: number;
+  tokenType: "Bearer";
+  user: { id: string; email: string; name: string | null };
+}
+
+/** A login that keeps the whole answer: access and refresh token. */
+export async function loginPair(
+  app: Express,
+  email: string,
+  password = PASSWORD,
+  userAgent = "test",
+) {
+  const res = await request(app)
+    .post("/login")
+    .set("User-Agent", userAgent)
+    .send({ email, password });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body as Pair;
+}
+
+export function refresh(app: Express, refreshToken: string) {
+  return request(app).post("/refresh").send({ refreshToken });
+}
+
+export function bearer(token: string) {
+  return { Authorization: `Bearer ${token}` };
+}
