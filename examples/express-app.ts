@@ -8,16 +8,12 @@
 import express from "express";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { Redis } from "ioredis";
-import {
-  createAuth,
-  createRedisClient,
-  migrateDatabase,
-  type PrismaUserClient,
-} from "../src/index.js";
+import { createAuth, createRedisClient, type PrismaSqlClient } from "../src/index.js";
+import { migrateDatabase } from "../src/migrate.js";
 import { PrismaClient } from "../src/generated/prisma/client.js";
 
 export function buildExampleApp(deps: {
-  prisma: PrismaUserClient;
+  prisma: PrismaSqlClient;
   redis: Redis;
   jwtSecret: string;
 }) {

@@ -4,17 +4,14 @@ import type { Logger as PinoLogger } from "pino";
 import { AuthError } from "../core/errors.js";
 import type { Auth } from "../create-auth.js";
 import { createErrorHandler } from "../http/error-handler.js";
-import { createMetricsRegistry } from "./metrics.js";
 import { createRequestLog } from "./request-log.js";
 
-/** The standalone service: the library's router at `/`, JSON 404s, request logs. */
+/** The standalone service: the library's router at `/`, JSON 404s, request logs. Metrics are served apart (metrics.ts). */
 export function createApp(options: {
   auth: Auth;
   logger: PinoLogger;
   trustProxy: boolean | number | string;
   realm?: string;
-  /** Serve Prometheus metrics at GET /metrics (default true). */
-  metrics?: boolean;
 }): Express {
   const app = express();
   app.disable("x-powered-by");
@@ -29,12 +26,6 @@ export function createApp(options: {
       },
     }),
   );
-  if (options.metrics !== false) {
-    const registry = createMetricsRegistry(options.auth);
-    app.get("/metrics", async (_req, res) => {
-      res.set("Content-Type", registry.contentType).send(await registry.metrics());
-    });
-  }
   app.use(options.auth.router);
   app.use((_req, _res, next) => next(new AuthError("not_found")));
   app.use(createErrorHandler({ logger: options.logger, realm: options.realm ?? "auth" }));

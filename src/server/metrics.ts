@@ -1,5 +1,47 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Auth } from "../create-auth.js";
+import { listenOrExplain } from "./listen.js";
+
+/**
+ * Prometheus metrics on a port of their own (loopback by default), never on
+ * the API's port: they describe the service to its operators, not its users.
+ * Bound early (a port in use stops start-up before anything else); serves
+ * once `attach` has given it the auth instance.
+ */
+export async function startMetricsServer(address: { host: string; port: number }) {
+  let registry: Registry | null = null;
+  const server = createServer((req, res) => {
+    if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
+      res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
+      return;
+    }
+    if (!registry) {
+      res.writeHead(503, { "Content-Type": "text/plain" }).end("starting\n");
+      return;
+    }
+    const current = registry;
+    current.metrics().then(
+      (text) => res.writeHead(200, { "Content-Type": current.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await listenOrExplain(server, address.port, address.host, "METRICS_PORT");
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    url: `http://${address.host.includes(":") ? `[${address.host}]` : address.host}:${port}/metrics`,
+    attach(auth: Auth) {
+      registry = createMetricsRegistry(auth);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 /**
  * Prometheus metrics for operators: cache hit/miss/fallback counts and the
@@ -48,12 +90,22 @@ export function createMetricsRegistry(auth: Auth): Registry {
   );
   counter(
     "auth_cache_repairs_total",
-    "Pending logouts written to Redis by the repair loop",
+    "Recorded changes written to Redis by the repair loop (replays included)",
     (s) => s.repairs,
   );
   counter(
+    "auth_cache_replays_total",
+    "Full replays of recent changes after a lost Redis connection or a failover",
+    (s) => s.replays,
+  );
+  counter(
+    "auth_cache_stale_entries_total",
+    "Cached users older than a token presented for them (reloaded from Postgres)",
+    (s) => s.staleEntries,
+  );
+  counter(
     "auth_logout_write_through_failures_total",
-    "Logouts answered 503 because Redis could not be updated",
+    "Revocations answered 503 because Redis could not be updated",
     (s) => s.writeThroughFailures,
   );
   new Gauge({

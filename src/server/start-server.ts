@@ -1,106 +1,158 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { once } from "node:events";
-import { PrismaPg } from "@prisma/adapter-pg";
 import type { Logger } from "pino";
-import { createRedisClient } from "../adapters/redis-client.js";
-import { createAuth } from "../create-auth.js";
-import { migrateDatabase } from "../db/migrate.js";
-import { PrismaClient } from "../generated/prisma/client.js";
+import { createAuth, type Auth } from "../create-auth.js";
+import { ERROR_CATALOGUE } from "../core/errors.js";
 import { createApp } from "./app.js";
 import { answerClientError } from "./client-error.js";
+import { listenOrExplain } from "./listen.js";
 import type { ServerConfig } from "./config.js";
+import { openDependencies, planDependencies } from "./dependencies.js";
+import { startMetricsServer } from "./metrics.js";
+import { resolveSigningSecret } from "./signing-secret.js";
 
 export interface RunningServer {
   server: Server;
   port: number;
-  /** Stops accepting, lets in-flight requests finish, then closes Redis and Prisma. */
+  auth: Auth;
+  /** Stops accepting, lets in-flight requests finish, then closes everything it opened. */
   close(): Promise<void>;
 }
 
-export class StartupError extends Error {}
-
-/** Builds the clients from config, checks Postgres, and listens. */
+/**
+ * The standalone service. In this order, so that it fails fast and says why:
+ * bind the port (a port in use stops it before anything else), choose and
+ * announce Postgres and the cache, open them (bounded timeouts), migrate,
+ * then serve.
+ */
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
-  if (config.migrateOnStart) {
-    try {
-      const result = await migrateDatabase({
-        databaseUrl: config.databaseUrl,
-        createDatabase: true,
-      });
-      if (result.databaseCreated) logger.info("database created");
-      if (result.applied.length > 0)
-        logger.info({ migrations: result.applied }, "migrations applied");
-    } catch (error) {
-      throw new StartupError(`cannot prepare the database: ${describe(error)}`, { cause: error });
-    }
-  }
-
-  const prisma = new PrismaClient({
-    adapter: new PrismaPg({ connectionString: config.databaseUrl }),
-  });
-  try {
-    await prisma.$queryRawUnsafe("SELECT 1");
-  } catch (error) {
-    await prisma.$disconnect().catch(() => {});
-    throw new StartupError(`cannot reach Postgres: ${describe(error)}`, { cause: error });
-  }
-
-  // Redis is optional at start: requests fall back to Postgres until it connects.
-  const redis = createRedisClient(config.redisUrl, config.redisCommandTimeoutMs);
-  let redisDown = false;
-  redis.on("error", (error: Error) => {
-    if (!redisDown) logger.warn({ err: { message: error.message } }, "redis unavailable");
-    redisDown = true;
-  });
-  redis.on("ready", () => {
-    if (redisDown) logger.info("redis reconnected");
-    redisDown = false;
-  });
-
-  const auth = createAuth({
-    prisma,
-    redis,
-    tokens: config.tokens,
-    cache: config.cache,
-    passwordHashing: config.passwordHashing,
-    rateLimit: config.rateLimit ? {} : false,
-    registration: config.registration,
-    allowAidHeader: config.allowAidHeader,
-    logger,
-  });
-  // Start trusted when Redis is reachable: wait briefly for it, then run the
-  // first repair pass. If it is not, requests read Postgres until it is.
-  await once(redis, "ready", { signal: AbortSignal.timeout(3000) }).then(
-    () => auth.checkCache(),
-    () => false,
-  );
-  const app = createApp({ auth, logger, trustProxy: config.trustProxy, metrics: config.metrics });
-  const server = createServer(app);
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = answerStarting;
+  const server = createServer((req, res) => handler(req, res));
   server.on("clientError", answerClientError);
-  server.listen(config.port);
-  await once(server, "listening");
+  await listenOrExplain(server, config.port, config.host, "PORT");
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port }, "listening");
 
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
-      await drained;
-      clearTimeout(timer);
-      auth.close();
-      await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
-      redis.disconnect();
-    })());
+  const cleanups: (() => Promise<void>)[] = [
+    () => new Promise<void>((resolve) => server.close(() => resolve())),
+  ];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    const metrics = config.metrics ? await startMetricsServer(config.metrics) : null;
+    if (metrics) cleanups.push(metrics.close);
+    const plan = await planDependencies(config);
+    logger.info(
+      {
+        postgres: plan.description.postgres,
+        cache: plan.description.cache,
+        dataDir: plan.description.dataDir,
+      },
+      `postgres: ${plan.description.postgres}; cache: ${plan.description.cache}`,
+    );
+    const secret = await resolveSigningSecret(config, logger);
+    const deps = await openDependencies(config, plan, logger, {
+      migrate: config.migrateOnStart,
+      role: "server",
+    });
+    cleanups.push(deps.close);
+    if (deps.redis) {
+      let redisDown = false;
+      deps.redis.on("error", (error: Error) => {
+        if (!redisDown) logger.warn({ err: { message: error.message } }, "redis unavailable");
+        redisDown = true;
+      });
+      deps.redis.on("ready", () => {
+        if (redisDown) logger.info("redis reconnected");
+        redisDown = false;
+      });
+    }
 
-  return { server, port, close };
+    const auth = createAuth({
+      prisma: deps.prisma,
+      databaseSchema: config.databaseSchema,
+      ...(deps.redis ? { redis: deps.redis } : { userCache: deps.userCache! }),
+      ...(deps.attemptLimiters ? { attemptLimiters: deps.attemptLimiters } : {}),
+      tokens: { ...config.tokens, secret },
+      cache: config.cache,
+      sessions: config.sessions,
+      passwordHashing: config.passwordHashing,
+      rateLimit: config.rateLimit ? {} : false,
+      registration: config.registration,
+      allowAidHeader: config.allowAidHeader,
+      logger,
+    });
+    cleanups.push(async () => auth.close());
+    // Start trusted when the cache is reachable: wait briefly for it, then run
+    // the first repair pass. If it is not, requests read Postgres until it is.
+    if (deps.redis && deps.redis.status !== "ready") {
+      await once(deps.redis, "ready", { signal: AbortSignal.timeout(3000) }).catch(() => {});
+    }
+    await auth.checkCache();
+
+    if (metrics) {
+      metrics.attach(auth);
+      logger.info({ metrics: metrics.url }, "metrics served");
+    }
+
+    const shutdown = drainOnClose(server);
+    handler = createApp({ auth, logger, trustProxy: config.trustProxy });
+    logger.info({ port }, "listening");
+
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= (async () => {
+        await shutdown.drain(config.shutdownTimeoutMs);
+        await closeAll();
+      })());
+    return { server, port, auth, close };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
 }
 
-// Connection errors are safe to print (host, port, reason); URLs with passwords are not.
-function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/\/\/[^@/\s]*@/g, "//[redacted]@");
+// Requests that arrive while the server starts get a clear 503, not a hang.
+function answerStarting(_req: IncomingMessage, res: ServerResponse) {
+  const { status, message } = ERROR_CATALOGUE.service_unavailable;
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Retry-After": "1",
+    Connection: "close",
+  });
+  res.end(JSON.stringify({ error: { code: "service_unavailable", message } }));
+}
+
+/**
+ * Graceful shutdown without waiting on idle keep-alive sockets: once closing,
+ * every response not yet sent says `Connection: close` (in-flight ones
+ * included), idle sockets are closed at once, and each other socket as soon
+ * as its response is done.
+ */
+function drainOnClose(server: Server) {
+  let closing = false;
+  const inFlight = new Set<ServerResponse>();
+  const closeConnection = (res: ServerResponse) => {
+    if (!res.headersSent) res.setHeader("Connection", "close");
+  };
+  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) closeConnection(res);
+    inFlight.add(res);
+    res.once("close", () => {
+      inFlight.delete(res);
+      if (closing) server.closeIdleConnections();
+    });
+  });
+  return {
+    async drain(timeoutMs: number) {
+      closing = true;
+      for (const res of inFlight) closeConnection(res);
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+      await drained;
+      clearTimeout(timer);
+    },
+  };
 }

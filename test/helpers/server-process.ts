@@ -12,7 +12,8 @@ export function startServerProcess(env: Record<string, string>) {
     process.execPath,
     ["--import", "tsx", join(process.cwd(), "src/server/main.ts")],
     {
-      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", ...env },
+      // Metrics on a port of the system's choosing, so parallel servers never collide.
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", METRICS_PORT: "0", ...env },
       cwd: join(process.cwd(), "test"),
       stdio: ["ignore", "pipe", "pipe"],
     },

@@ -3,15 +3,15 @@ import { Writable } from "node:stream";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Redis } from "ioredis";
 import type { Express } from "express";
+import { redisAttemptLimiters } from "../../src/adapters/attempt-limiters.js";
+import { createPrismaAuthStore } from "../../src/adapters/prisma-auth-store.js";
 import { authRedisOptions } from "../../src/adapters/redis-client.js";
-import {
-  assembleAuth,
-  createAuthPorts,
-  type Auth,
-  type AuthPorts,
-  type CreateAuthOptions,
-} from "../../src/create-auth.js";
-import { databaseUrlNamed, dropDatabaseIfExists, migrateDatabase } from "../../src/db/migrate.js";
+import { createRedisUserCache } from "../../src/adapters/redis-user-cache.js";
+import type { CreateAuthOptions } from "../../src/auth-options.js";
+import type { AuthStore, UserCache } from "../../src/core/ports.js";
+import { createAuth, type Auth } from "../../src/create-auth.js";
+import { databaseUrlNamed, migrateDatabase } from "../../src/db/migrate.js";
+import { dropDatabaseIfExists } from "./database.js";
 import { PrismaClient } from "../../src/generated/prisma/client.js";
 import { createApp } from "../../src/server/app.js";
 import { createLogger } from "../../src/server/logger.js";
@@ -68,7 +68,10 @@ export function usePrivateRedisAndDatabase() {
 }
 
 export function createPrisma(databaseUrl: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+  // Model queries go to the auth schema, where the migrations put the tables.
+  return new PrismaClient({
+    adapter: new PrismaPg({ connectionString: databaseUrl }, { schema: "auth" }),
+  });
 }
 
 export async function connectRedis(url: string, commandTimeoutMs = 500): Promise<Redis> {
@@ -76,6 +79,24 @@ export async function connectRedis(url: string, commandTimeoutMs = 500): Promise
   redis.on("error", () => {});
   await waitFor(() => redis.status === "ready", { what: `redis at ${url}` });
   return redis;
+}
+
+/**
+ * What a rejected request must leave as it was: every auth table row and
+ * every cache key of the app. A cache bucket's generation marker is left
+ * out: reading any user id (an unknown one included) may start its bucket's
+ * generation, which is cache bookkeeping (at most one per bucket), not state.
+ */
+export async function stateSnapshot(t: Pick<TestApp, "prisma" | "redis" | "keyPrefix">) {
+  const [users, sessions, repairs, allKeys] = await Promise.all([
+    t.prisma.user.findMany({ orderBy: { id: "asc" } }),
+    t.prisma.session.findMany({ orderBy: { id: "asc" } }),
+    t.prisma.cacheRepair.findMany({ orderBy: { userId: "asc" } }),
+    t.redis.keys(`${t.keyPrefix}*`),
+  ]);
+  const keys = allKeys.filter((key) => !key.endsWith(":generation")).sort();
+  const values = keys.length ? await t.redis.mget(...keys) : [];
+  return { users, sessions, repairs, keys, values };
 }
 
 /** Captures what the service logs, so tests can check nothing secret is in it. */
@@ -88,6 +109,12 @@ export function captureLogs() {
     },
   });
   return { lines, logger: createLogger("debug", stream) };
+}
+
+/** The two storage ports a test may wrap: fault injection, counting, or a naive design. */
+export interface AuthPorts {
+  store: AuthStore;
+  cache: UserCache;
 }
 
 export interface TestApp {
@@ -131,21 +158,28 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const keyPrefix = options.keyPrefix ?? `test:${randomUUID()}:`;
   const secret = options.secret ?? randomBytes(32).toString("base64url");
   const { lines, logger } = captureLogs();
-  const authOptions: CreateAuthOptions = {
-    prisma,
-    redis,
+  const cacheOptions = { keyPrefix, ttlSeconds: 600, ...options.overrides?.cache };
+  const ports: AuthPorts = {
+    store: createPrismaAuthStore(prisma),
+    cache: createRedisUserCache(redis, {
+      keyPrefix,
+      ttlSeconds: cacheOptions.ttlSeconds,
+      replicaAcks: cacheOptions.replicaAcks,
+      replicaAckTimeoutMs: cacheOptions.replicaAckTimeoutMs,
+    }),
+  };
+  const wrapped = options.wrapPorts ? options.wrapPorts(ports, { redis, keyPrefix }) : ports;
+  const auth = createAuth({
     tokens: { secret, issuer: "test-issuer", audience: "test-audience" },
     passwordHashing: FAST_HASHING,
     rateLimit: false,
     logger,
+    attemptLimiters: redisAttemptLimiters(redis, keyPrefix),
     ...options.overrides,
-    cache: { keyPrefix, ttlSeconds: 600, ...options.overrides?.cache },
-  };
-  const ports = createAuthPorts(authOptions);
-  const auth = assembleAuth(
-    options.wrapPorts ? options.wrapPorts(ports, { redis, keyPrefix }) : ports,
-    authOptions,
-  );
+    store: wrapped.store,
+    userCache: wrapped.cache,
+    cache: cacheOptions,
+  });
   // The breaker starts open; tests start from a trusted cache.
   if (options.awaitTrustedCache !== false) {
     await waitFor(() => auth.checkCache(), { what: "the cache to be trusted" });
