@@ -3,7 +3,8 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { createArgon2PasswordHasher } from "../../src/adapters/argon2-password-hasher.js";
 import { createTokenService, type TokenService } from "../../src/core/token-service.js";
-import { databaseUrlNamed, dropDatabaseIfExists, migrateDatabase } from "../../src/db/migrate.js";
+import { databaseUrlNamed, migrateDatabase } from "../../src/db/migrate.js";
+import { dropDatabaseIfExists } from "../../test/helpers/database.js";
 import { parseConfig } from "../../src/server/config.js";
 
 export interface SeededUser {
