@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { distinctFreePorts } from "./free-port.js";
 import { redisCommand, redisProcess, type RedisProcess } from "./redis-process.js";
-import { distinctFreePorts } from "./redis-sentinel.js";
 import { waitFor } from "./wait-for.js";
 
 const run = promisify(execFile);

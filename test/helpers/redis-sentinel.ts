@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./free-port.js";
+import { distinctFreePorts } from "./free-port.js";
 import { redisCommand, redisProcess, type RedisProcess } from "./redis-process.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 import { waitFor } from "./wait-for.js";
@@ -267,11 +267,4 @@ export function toRecords(reply: unknown): Record<string, string>[] {
     }
     return record;
   });
-}
-
-/** `count` free ports, all different (a port freed by one probe can be handed out again). */
-export async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
 }
