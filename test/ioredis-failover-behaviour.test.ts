@@ -108,7 +108,14 @@ describe("ioredis in Sentinel mode", () => {
           return [name, settle(client.set(`in-flight:${name}`, "1"))];
         }),
       );
-      await new Promise((resolve) => setImmediate(resolve)); // written to the sockets
+      // Written to the sockets (auto-pipelined ones a tick later), awaiting replies.
+      await waitFor(
+        () =>
+          Object.values(watched).every(
+            ({ client }) => client.autoPipelineQueueSize === 0 && client.commandQueue.length > 0,
+          ),
+        { what: "the SETs to be in flight" },
+      );
       await topology.killPrimary();
       const next = await topology.waitForFailover(primary);
       for (const { client } of Object.values(watched)) {
