@@ -11,3 +11,10 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** `count` free ports, all different (a port freed by one probe can be handed out again). */
+export async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}

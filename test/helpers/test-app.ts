@@ -75,9 +75,18 @@ export function createPrisma(databaseUrl: string): PrismaClient {
 }
 
 export async function connectRedis(url: string, commandTimeoutMs = 500): Promise<Redis> {
-  const redis = new Redis(url, authRedisOptions(commandTimeoutMs));
+  return readyRedis(new Redis(url, authRedisOptions(commandTimeoutMs)), `redis at ${url}`);
+}
+
+/** Swallows the client's error events (tests look at statuses) and waits until it is ready. */
+export async function readyRedis(redis: Redis, what = "redis"): Promise<Redis> {
   redis.on("error", () => {});
-  await waitFor(() => redis.status === "ready", { what: `redis at ${url}` });
+  try {
+    await waitFor(() => redis.status === "ready", { what });
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
   return redis;
 }
 
@@ -131,6 +140,12 @@ export interface TestApp {
 
 export interface TestAppOptions {
   redisUrl?: string;
+  /**
+   * Builds this instance's own ioredis client instead of connecting to
+   * `redisUrl` (which is then ignored), e.g. in Sentinel mode:
+   * `() => new Redis({ sentinels, name, ...authRedisOptions(200) })`.
+   */
+  redis?: () => Redis;
   /** Reuse an existing database (e.g. a second instance); otherwise a fresh one is made and dropped. */
   databaseUrl?: string;
   secret?: string;
@@ -154,7 +169,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const database = options.databaseUrl ? null : await createTestDatabase();
   const databaseUrl = options.databaseUrl ?? database!.url;
   const prisma = createPrisma(databaseUrl);
-  const redis = await connectRedis(options.redisUrl ?? SHARED_REDIS_URL, options.commandTimeoutMs);
+  const redis = options.redis
+    ? await readyRedis(options.redis(), "the instance's redis client")
+    : await connectRedis(options.redisUrl ?? SHARED_REDIS_URL, options.commandTimeoutMs);
   const keyPrefix = options.keyPrefix ?? `test:${randomUUID()}:`;
   const secret = options.secret ?? randomBytes(32).toString("base64url");
   const { lines, logger } = captureLogs();
