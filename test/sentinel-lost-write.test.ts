@@ -4,47 +4,94 @@
  * never got the write). Postgres says the token is revoked; the new primary
  * still holds the entry from before the logout.
  *
- * The scenario runs once, in beforeAll, so a broken harness fails the file
- * instead of passing as an expected failure. The first test checks that the
- * scenario happened as designed; the second asserts the correct behaviour:
- * after the logout's 204 neither instance accepts the old token at any
- * moment, and a login made after the failover is accepted on both. Today's
- * design fails it (once its client reconnects to the new primary and finds no
- * pending repair, it trusts the stale entry), hence `it.fails`. A fix flips
- * it to `it`, passing its own instance options to the scenario.
+ * Each scenario runs once, in beforeAll, so a broken harness fails the file
+ * instead of passing quietly. Two instances, sampled every 50 ms from the
+ * logout's answer until 8 s after the failover.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { version01Design } from "./helpers/fault-ports.js";
 import {
   describeRun,
   lostWriteViolations,
   runLostWriteAcrossFailover,
+  todaysInstance,
   type LostWriteRun,
 } from "./helpers/lost-write-scenario.js";
 
-describe("a Sentinel failover that loses the logout's Redis write (today's design)", () => {
+function expectScenarioAsDesigned(run: LostWriteRun, logoutStatus: number) {
+  expect(run.logoutStatus).toBe(logoutStatus);
+  expect(run.postgresVersion).toBe(1);
+  expect(run.cached.primaryAfterLogout).toBe(1);
+  expect(run.cached.replicaBeforeKill).toBe(0);
+  expect(run.ports.newPrimary).toBe(run.ports.replica);
+  const before = run.samples.filter((s) => s.at < run.killedAt && s.token === "revoked");
+  expect(new Set(before.map((s) => s.instance))).toEqual(new Set(["A", "B"]));
+}
+
+describe("without WAIT: the logout answers 204 before the replica has it", () => {
   let run: LostWriteRun;
   beforeAll(async () => {
-    run = await runLostWriteAcrossFailover();
-  }, 90_000);
+    run = await runLostWriteAcrossFailover({
+      instance: (topology) => ({
+        ...todaysInstance(topology),
+        overrides: { cache: { replicaAcks: 0 } },
+      }),
+    });
+  }, 120_000);
 
   it("happens as designed: the primary took the logout, the replica missed it and was promoted", async ({
     annotate,
   }) => {
     await annotate(describeRun(run));
-    expect(run.logoutStatus).toBe(204);
-    expect(run.postgresVersion).toBe(1);
-    expect(run.cached.primaryAfterLogout).toBe(1);
-    expect(run.cached.replicaBeforeKill).toBe(0);
-    expect(run.ports.newPrimary).toBe(run.ports.replica);
-    const before = run.samples.filter((s) => s.at < run.killedAt && s.token === "revoked");
-    expect(new Set(before.map((s) => s.instance))).toEqual(new Set(["A", "B"]));
-    expect(before.every((s) => s.status === 401)).toBe(true);
+    expectScenarioAsDesigned(run, 204);
   });
 
-  it.fails(
-    "never lets either instance accept the revoked token, and accepts a fresh login on both",
-    () => {
-      expect(lostWriteViolations(run), `timeline:\n${describeRun(run)}\n`).toEqual([]);
-    },
-  );
+  it("no instance accepts the revoked token at any moment, and a fresh login is accepted on both", () => {
+    expect(lostWriteViolations(run), `timeline:\n${describeRun(run)}\n`).toEqual([]);
+  });
+});
+
+describe("with WAIT for one replica (the Sentinel default)", () => {
+  let run: LostWriteRun;
+  beforeAll(async () => {
+    run = await runLostWriteAcrossFailover({
+      instance: (topology) => ({
+        ...todaysInstance(topology),
+        overrides: { cache: { replicaAcks: 1 } },
+      }),
+    });
+  }, 120_000);
+
+  it("the logout does not claim success while the replica lacks the write (503); the token stays refused; a fresh login works", async ({
+    annotate,
+  }) => {
+    await annotate(describeRun(run));
+    expectScenarioAsDesigned(run, 503);
+    expect(lostWriteViolations(run, { logoutStatus: 503 }), describeRun(run)).toEqual([]);
+  });
+});
+
+describe("version 0.1's design (repairs forgotten once applied, reconnections trusted)", () => {
+  let run: LostWriteRun;
+  beforeAll(async () => {
+    run = await runLostWriteAcrossFailover({
+      instance: (topology) => ({
+        ...todaysInstance(topology),
+        overrides: { cache: { replicaAcks: 0 } },
+        wrapPorts: version01Design,
+      }),
+    });
+  }, 120_000);
+
+  it("fails the same scenario: an instance accepts the revoked token again after the failover", async ({
+    annotate,
+  }) => {
+    await annotate(describeRun(run));
+    expectScenarioAsDesigned(run, 204);
+    const violations = lostWriteViolations(run);
+    expect(
+      violations.some((v) => /accepted the revoked token/.test(v)),
+      describeRun(run),
+    ).toBe(true);
+  });
 });

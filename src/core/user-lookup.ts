@@ -103,7 +103,7 @@ export function createUserLookup(options: UserLookupOptions): UserLookup {
     failureThreshold: options.breakerFailureThreshold,
     onChange: (state) => {
       if (state === "open") logger.warn({ breaker: state }, "cache not trusted; reading the store");
-      else logger.info({ breaker: state }, "cache trusted again");
+      else logger.info({ breaker: state }, "cache trusted");
     },
   });
   const inFlight = new Map<string, Promise<UserState | null>>();

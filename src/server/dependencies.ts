@@ -12,6 +12,7 @@ import { migrateDatabase } from "../db/migrate.js";
 import { PrismaClient } from "../generated/prisma/client.js";
 import type { ServerConfig } from "./config.js";
 import { lockDataDir, type DataDirLock } from "./data-dir.js";
+import { EMBEDDED_POOL_SIZE } from "./embedded-pool.js";
 import { describeError, StartupError } from "./startup-error.js";
 
 /** Which Postgres and which cache, decided before anything is opened. */
@@ -85,10 +86,7 @@ export async function openDependencies(
       cleanups.push(() => lock!.release());
       // Loaded only here: a library user or a real-Postgres server never loads it.
       const { startEmbeddedPostgres } = await import("./embedded-postgres.js");
-      const embedded = await startEmbeddedPostgres({
-        dataDir: lock.postgresDir,
-        poolSize: config.databasePoolSize,
-      });
+      const embedded = await startEmbeddedPostgres({ dataDir: lock.postgresDir });
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
     } else {
@@ -117,7 +115,7 @@ export async function openDependencies(
     const prisma = new PrismaClient({
       adapter: new PrismaPg({
         connectionString: databaseUrl,
-        max: config.databasePoolSize,
+        max: database === "embedded" ? EMBEDDED_POOL_SIZE : config.databasePoolSize,
         connectionTimeoutMillis: config.databaseConnectTimeoutMs,
         // The server cancels a statement past this; the client gives up a little later.
         statement_timeout: config.databaseStatementTimeoutMs,

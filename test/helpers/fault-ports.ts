@@ -129,3 +129,24 @@ export function countCacheCalls(cache: UserCache) {
     } satisfies UserCache,
   };
 }
+
+/**
+ * The design of version 0.1, for showing what the failover handling adds:
+ * revisions, fences and repairs as now, but a repair is forgotten once
+ * applied (no replay), and neither a lost connection nor another data set
+ * behind the cache makes an instance distrust it.
+ */
+export function version01Design(ports: AuthPorts): AuthPorts {
+  return {
+    store: {
+      ...ports.store,
+      listCacheRepairs: (options) =>
+        ports.store.listCacheRepairs({ ...options, includeApplied: false }),
+    },
+    cache: {
+      ...ports.cache,
+      identity: async () => "unchanging",
+      onConnectionLost: () => () => {},
+    },
+  };
+}
