@@ -75,7 +75,7 @@ export type {
   UserState,
   VersionReason,
 } from "./core/ports.js";
-export { MAX_CACHED_REVOKED_SESSIONS } from "./core/ports.js";
+export { consoleLogger, MAX_CACHED_REVOKED_SESSIONS, silentLogger } from "./core/ports.js";
 export type { CacheStatus } from "./core/user-lookup.js";
 export type { BreakerState } from "./core/circuit-breaker.js";
 export {

@@ -9,8 +9,8 @@ import {
   type RawResponse,
 } from "./helpers/http-client.js";
 import { forgeJws, segment } from "./helpers/jws.js";
-import { createTestApp, type TestApp } from "./helpers/test-app.js";
-import { stateSnapshot } from "./helpers/test-app.js";
+import { createTestApp, stateSnapshot, type TestApp } from "./helpers/test-app.js";
+import { createRefreshTokenCodec } from "../src/core/refresh-token.js";
 
 /*
  * One row per hostile input (RFC 8725, RFC 7519, RFC 6750, the OWASP JWT and
@@ -23,6 +23,7 @@ let live: LiveServer;
 let victim: { id: string; email: string };
 let other: { id: string; email: string };
 let token: string;
+let otherSessionId: string;
 
 const ATTACKER_KEY = "attacker-key-attacker-key-attacker-key";
 const OURS = { alg: "HS256", typ: "at+jwt" };
@@ -39,9 +40,9 @@ beforeAll(async () => {
   // Warm the cache for both users, so a cache fill is not mistaken for a state change.
   expect((await me(`Bearer ${token}`)).status).toBe(200);
   const otherLogin = await post("/login", { email: other.email, password: PASSWORD });
-  expect(
-    (await me(`Bearer ${(otherLogin.json as { accessToken: string }).accessToken}`)).status,
-  ).toBe(200);
+  const otherToken = (otherLogin.json as { accessToken: string }).accessToken;
+  otherSessionId = JSON.parse(Buffer.from(otherToken.split(".")[1]!, "base64url").toString()).sid;
+  expect((await me(`Bearer ${otherToken}`)).status).toBe(200);
 });
 afterAll(async () => {
   await live?.close();
@@ -725,7 +726,147 @@ const bodyRows: Row[] = [
   },
 ];
 
-const rows: Row[] = [...tokenRows, expiredRow, ...headerRows, ...bodyRows];
+const victimSession = () =>
+  JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()).sid as string;
+const refreshWith = (value: () => unknown) => json("/refresh", () => ({ refreshToken: value() }));
+const asVictim =
+  (method: string, path: string, content?: () => unknown): (() => RawRequest) =>
+  () => ({
+    method,
+    path,
+    headers: [
+      ["Authorization", `Bearer ${token}`],
+      ...(content ? ([["Content-Type", "application/json"]] as [string, string][]) : []),
+    ],
+    ...(content ? { body: JSON.stringify(content()) } : {}),
+  });
+const sessionRows: Row[] = [
+  {
+    name: "POST /refresh with the victim's access token as the refresh token",
+    send: refreshWith(() => token),
+    status: 401,
+    code: "invalid_refresh_token",
+  },
+  {
+    name: "POST /refresh with a token for the victim's session made with the attacker's key",
+    send: refreshWith(() =>
+      createRefreshTokenCodec([Buffer.from(ATTACKER_KEY)]).issue(victimSession()),
+    ),
+    status: 401,
+    code: "invalid_refresh_token",
+  },
+  {
+    name: "POST /refresh with a token of the right shape and a wrong tag",
+    send: refreshWith(() => {
+      const real = createRefreshTokenCodec([Buffer.from(t.secret)]).issue(victimSession());
+      return `${real.slice(0, 80)}${real[80] === "A" ? "B" : "A"}${real.slice(81)}`;
+    }),
+    status: 401,
+    code: "invalid_refresh_token",
+  },
+  {
+    name: "POST /refresh with an SQL-injection refresh token",
+    send: refreshWith(() => "' OR 1=1; DROP TABLE auth.sessions; --"),
+    status: 401,
+    code: "invalid_refresh_token",
+  },
+  {
+    name: "POST /refresh with a query object as the refresh token",
+    send: refreshWith(() => ({ $ne: "" })),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "POST /refresh with an array of refresh tokens",
+    send: refreshWith(() => ["a", "b"]),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "POST /refresh with a 100 KB refresh token",
+    send: refreshWith(() => "A".repeat(100_000)),
+    status: 413,
+    code: "payload_too_large",
+  },
+  {
+    name: "POST /refresh naming a session to refresh",
+    send: json("/refresh", () => ({ refreshToken: "x", sessionId: victimSession() })),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "POST /logout with an unknown scope",
+    send: asVictim("POST", "/logout", () => ({ scope: "everyone" })),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "POST /logout naming another user's session",
+    send: asVictim("POST", "/logout", () => ({ scope: "local", sessionId: otherSessionId })),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "POST /logout with a scope object",
+    send: asVictim("POST", "/logout", () => ({ scope: { $gt: "" } })),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "DELETE /sessions/:id with another user's session",
+    send: () => asVictim("DELETE", `/sessions/${otherSessionId}`)(),
+    status: 404,
+    code: "not_found",
+  },
+  {
+    name: "DELETE /sessions/:id with SQL in the id",
+    send: asVictim("DELETE", `/sessions/${encodeURIComponent("1' OR '1'='1")}`),
+    status: 404,
+    code: "not_found",
+  },
+  {
+    name: "DELETE /sessions/:id with a path traversal",
+    send: asVictim("DELETE", "/sessions/..%2F..%2Fusers"),
+    status: 404,
+    code: "not_found",
+  },
+  {
+    name: "POST /password with a wrong current password",
+    send: asVictim("POST", "/password", () => ({
+      currentPassword: "not the password",
+      newPassword: "a brand new passphrase",
+    })),
+    status: 403,
+    code: "invalid_credentials",
+  },
+  {
+    name: "POST /password naming the user to change",
+    send: asVictim("POST", "/password", () => ({
+      currentPassword: PASSWORD,
+      newPassword: "a brand new passphrase",
+      userId: other.id,
+    })),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "POST /password with a new password over 256 characters",
+    send: asVictim("POST", "/password", () => ({
+      currentPassword: PASSWORD,
+      newPassword: "x".repeat(257),
+    })),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "POST /password without a token",
+    send: json("/password", () => ({ currentPassword: PASSWORD, newPassword: "long enough pass" })),
+    status: 401,
+    code: "missing_token",
+  },
+];
+
+const rows: Row[] = [...tokenRows, expiredRow, ...headerRows, ...bodyRows, ...sessionRows];
 const KNOWN_CODES = Object.keys(ERROR_CATALOGUE);
 
 describe("hostile inputs", () => {

@@ -3,8 +3,7 @@ import request from "supertest";
 import jwt from "jsonwebtoken";
 import { login, me, PASSWORD, register, uniqueEmail } from "./helpers/api.js";
 import { freePort } from "./helpers/free-port.js";
-import { createTestApp, type TestApp } from "./helpers/test-app.js";
-import { stateSnapshot } from "./helpers/test-app.js";
+import { createTestApp, stateSnapshot, type TestApp } from "./helpers/test-app.js";
 
 let t: TestApp;
 let user: { id: string; email: string };
