@@ -6,8 +6,9 @@ import { defineConfig } from "prisma/config";
 //   npx prisma migrate deploy --config node_modules/versioned-jwt-auth/prisma.config.ts
 // Paths are relative to this file. The migrations go into their own Postgres
 // schema (DATABASE_SCHEMA, default "auth"), with their own history table there.
-const url = new URL(process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/jwt_auth");
-url.searchParams.set("schema", process.env.DATABASE_SCHEMA ?? "auth");
+// Empty counts as unset, as everywhere in this project.
+const url = new URL(process.env.DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/jwt_auth");
+url.searchParams.set("schema", process.env.DATABASE_SCHEMA || "auth");
 
 export default defineConfig({
   schema: "prisma/schema.prisma",

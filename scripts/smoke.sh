@@ -1,37 +1,73 @@
 #!/usr/bin/env bash
-# Runs `npm start` on a private port and database and walks the three flows
-# with curl, as the README's quick start does. Used by CI.
+# Runs `npm start` on a private port and walks the README's quick start with
+# curl: register → login → me → logout → me (revoked). Used by CI.
+#   scripts/smoke.sh            against the local Postgres (a database of its own) and Redis
+#   scripts/smoke.sh embedded   with nothing configured (run it where nothing answers:
+#                               scripts/smoke-embedded.sh), then restarts and logs in again
 set -euo pipefail
+mode="${1:-services}"
 # A port nothing listens on, so a leftover server cannot answer in our place.
 PORT="${SMOKE_PORT:-$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')}"
-DB="jwt_auth_smoke_$$"
-export PORT DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$DB" RATE_LIMIT=off LOG_LEVEL=warn
-export JWT_SECRET="${JWT_SECRET:-$(node -e 'console.log(require("crypto").randomBytes(48).toString("base64url"))')}"
+export PORT METRICS_PORT=0 RATE_LIMIT=off LOG_LEVEL=warn
 BASE="http://127.0.0.1:$PORT"
+LOG="$(mktemp)"
+if [ "$mode" = embedded ]; then
+  SCRATCH="$(mktemp -d)"
+  export DATA_DIR="$SCRATCH/.data" DATABASE_URL= REDIS_URL= EMBEDDED=
+else
+  DB="jwt_auth_smoke_$$"
+  export DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$DB"
+  export JWT_SECRET="${JWT_SECRET:-$(node -e 'console.log(require("crypto").randomBytes(48).toString("base64url"))')}"
+fi
 
-# Own process group, so cleanup stops npm and the node server it started.
-setsid npm start >/tmp/smoke-$$.log 2>&1 &
-pid=$!
+pid=""
+start() {
+  # Own process group, so stop() ends npm and the node server it started.
+  setsid npm start >>"$LOG" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do curl -fs "$BASE/healthz" >/dev/null && return; sleep 0.2; done
+  cat "$LOG"; echo "smoke: server did not start"; exit 1
+}
+stop() {
+  [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
+  [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  pid=""
+}
 cleanup() {
-  kill -TERM -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null || true
+  stop
+  if [ "$mode" = embedded ]; then rm -rf "$SCRATCH"; else
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null || true
+  fi
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 150); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.2; done
-curl -fs "$BASE/healthz" >/dev/null || { cat /tmp/smoke-$$.log; echo "smoke: server did not start"; exit 1; }
-
 json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)'"$1"'))'; }
-expect() { [ "$1" = "$2" ] || { echo "smoke: expected $2, got $1 ($3)"; exit 1; }; }
+expect() { [ "$1" = "$2" ] || { cat "$LOG"; echo "smoke: expected $2, got $1 ($3)"; exit 1; }; }
+login() {
+  curl -fs -XPOST "$BASE/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"correct horse battery\"}" | json .accessToken
+}
 
+start
+if [ "$mode" = embedded ]; then
+  # npm prints its own lines first; the server's first line is its first JSON line.
+  first="$(grep -m1 '^{' "$LOG")"
+  expect "$(json .postgres <<<"$first")" "embedded (PGlite) in $DATA_DIR" "first log line: postgres"
+  expect "$(json .cache <<<"$first")" "in-process (this instance only)" "first log line: cache"
+fi
 email="smoke-$$@example.com"
 code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$BASE/register" -H 'content-type: application/json' \
   -d "{\"email\":\"$email\",\"password\":\"correct horse battery\"}")
 expect "$code" 201 register
-token=$(curl -fs -XPOST "$BASE/login" -H 'content-type: application/json' \
-  -d "{\"email\":\"$email\",\"password\":\"correct horse battery\"}" | json .accessToken)
+token=$(login)
 expect "$(curl -fs "$BASE/me" -H "authorization: Bearer $token" | json .user.email)" "$email" me
 expect "$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$BASE/logout" -H "authorization: Bearer $token")" 204 logout
 expect "$(curl -s "$BASE/me" -H "authorization: Bearer $token" | json .error.code)" token_revoked "me after logout"
-echo "smoke: ok (register, login, me, logout, revoked)"
+if [ "$mode" = embedded ]; then
+  stop
+  start
+  again=$(login)
+  expect "$(curl -fs "$BASE/me" -H "authorization: Bearer $again" | json .user.email)" "$email" "me after a restart"
+  expect "$(curl -s "$BASE/me" -H "authorization: Bearer $token" | json .error.code)" token_revoked "old token after a restart"
+fi
+echo "smoke ($mode): ok (register, login, me, logout, revoked$([ "$mode" = embedded ] && echo ', restart, login again'))"

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import { createAuth } from "../create-auth.js";
 import { ConfigError, parseConfig, type ServerConfig } from "./config.js";
-import { openDependencies, planDependencies } from "./dependencies.js";
+import { openDependencies, planDependencies, untilCacheTrusted } from "./dependencies.js";
 import { ENVIRONMENT_VARIABLES } from "./environment.js";
 import { createLogger } from "./logger.js";
 import { resolveSigningSecret } from "./signing-secret.js";
@@ -153,6 +153,8 @@ async function operate(
     logger,
   });
   try {
+    // The change must reach the cache every instance reads; 503 otherwise (below).
+    await untilCacheTrusted(deps.redis, auth.checkCache, 5000);
     const userId = await auth.service.findUserIdByEmail(email);
     if (!userId) {
       console.error(`no account with the email ${email}`);

@@ -141,6 +141,9 @@ const EnvSchema = z
     }
   });
 
+/** Every variable the configuration reads (a test holds the README and --help to it). */
+export const CONFIG_VARIABLE_NAMES: readonly string[] = Object.keys(EnvSchema.shape);
+
 export type ServerConfig = ReturnType<typeof parseConfig>;
 
 /** How each dependency is to be found: configured, default local address, embedded, or by probing. */

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { once } from "node:events";
 import { connect } from "node:net";
 import { resolve } from "node:path";
 import { PrismaPg } from "@prisma/adapter-pg";
@@ -252,4 +253,25 @@ function describeRedis(connection: RedisConnection): string {
     return `Redis Sentinel "${connection.name}" via ${list(connection.sentinels)}`;
   }
   return `Redis Cluster via ${list(connection.clusterNodes)}`;
+}
+
+/**
+ * Waits (a bounded time) until the cache is reachable and a repair pass has
+ * made it trusted. Until then lookups read Postgres and revocations answer
+ * 503, so a server starts serving anyway; a one-off command waits for it.
+ */
+export async function untilCacheTrusted(
+  redis: Redis | Cluster | null,
+  checkCache: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  if (redis && redis.status !== "ready") {
+    await once(redis, "ready", { signal: AbortSignal.timeout(timeoutMs) }).catch(() => {});
+  }
+  for (;;) {
+    if (await checkCache().catch(() => false)) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { once } from "node:events";
 import type { Logger } from "pino";
 import { createAuth, type Auth } from "../create-auth.js";
 import { ERROR_CATALOGUE } from "../core/errors.js";
@@ -8,7 +7,7 @@ import { createApp } from "./app.js";
 import { answerClientError } from "./client-error.js";
 import { listenOrExplain } from "./listen.js";
 import type { ServerConfig } from "./config.js";
-import { openDependencies, planDependencies } from "./dependencies.js";
+import { openDependencies, planDependencies, untilCacheTrusted } from "./dependencies.js";
 import { startMetricsServer } from "./metrics.js";
 import { resolveSigningSecret } from "./signing-secret.js";
 
@@ -43,13 +42,16 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     const metrics = config.metrics ? await startMetricsServer(config.metrics) : null;
     if (metrics) cleanups.push(metrics.close);
     const plan = await planDependencies(config);
-    logger.info(
+    // In-process parts are worth a warning: they are for one instance, not production.
+    const embedded = plan.database === "embedded" || plan.cache === "memory";
+    logger[embedded ? "warn" : "info"](
       {
         postgres: plan.description.postgres,
         cache: plan.description.cache,
         dataDir: plan.description.dataDir,
       },
-      `postgres: ${plan.description.postgres}; cache: ${plan.description.cache}`,
+      `postgres: ${plan.description.postgres}; cache: ${plan.description.cache}` +
+        (embedded ? " (one instance only; not for production)" : ""),
     );
     const secret = await resolveSigningSecret(config, logger);
     const deps = await openDependencies(config, plan, logger, {
@@ -84,12 +86,9 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       logger,
     });
     cleanups.push(async () => auth.close());
-    // Start trusted when the cache is reachable: wait briefly for it, then run
-    // the first repair pass. If it is not, requests read Postgres until it is.
-    if (deps.redis && deps.redis.status !== "ready") {
-      await once(deps.redis, "ready", { signal: AbortSignal.timeout(3000) }).catch(() => {});
-    }
-    await auth.checkCache();
+    // Start trusted when the cache is reachable: wait briefly for it. If it is
+    // not, requests read Postgres until it is.
+    await untilCacheTrusted(deps.redis, auth.checkCache, 3000);
 
     if (metrics) {
       metrics.attach(auth);
