@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import request from "supertest";
 import { freePort } from "./helpers/free-port.js";
-import { login, PASSWORD, register, uniqueEmail } from "./helpers/api.js";
+import { login, loginPair, PASSWORD, register, uniqueEmail } from "./helpers/api.js";
 import { createTestApp, type TestApp } from "./helpers/test-app.js";
 import { waitFor } from "./helpers/wait-for.js";
 
@@ -30,6 +30,13 @@ describe("the log", () => {
     await register(t.app, email);
     const token = await login(t.app, email);
     const signature = token.split(".")[2]!;
+    const pair = await loginPair(t.app, email);
+    const spent = pair.refreshToken;
+    const rotated = (await request(t.app).post("/refresh").send({ refreshToken: spent })).body as {
+      refreshToken: string;
+      accessToken: string;
+    };
+    const newPassword = "a-new-Passw0rd-for-the-log-test";
     const sent: request.Test[] = [
       request(t.app).post("/login").send({ email, password: "wrong-Passw0rd-attempt" }),
       request(t.app)
@@ -53,6 +60,20 @@ describe("the log", () => {
       request(t.app).get("/me").set("aid", token).set("Authorization", `Bearer ${token}`),
       request(t.app).get(`/me?access_token=${token}`),
       request(t.app).get(`/nowhere?token=${token}&password=${other}`),
+      request(t.app)
+        .post("/refresh")
+        .send({ refreshToken: `${spent}x` }),
+      request(t.app).post("/refresh").send({ refreshToken: rotated.refreshToken, extra: 1 }),
+      request(t.app).get("/sessions").set("Authorization", `Bearer ${rotated.accessToken}`),
+      request(t.app)
+        .post("/password")
+        .set("Authorization", `Bearer ${rotated.accessToken}`)
+        .send({ currentPassword: other, newPassword }),
+      request(t.app)
+        .post("/logout")
+        .set("Authorization", `Bearer ${rotated.accessToken}`)
+        .send({ scope: "local" }),
+      request(t.app).post("/refresh").send({ refreshToken: spent }),
       request(t.app).post("/logout").set("Authorization", `Bearer ${token}`),
       request(t.app).get("/me").set("Authorization", `Bearer ${token}`),
       request(t.app).get("/me").set("Proxy-Authorization", `Bearer ${token}`),
@@ -62,12 +83,21 @@ describe("the log", () => {
       expect(res.status).toBeLessThan(500);
       // Nor in any response that is an error.
       if (res.status >= 400) {
-        for (const secret of [token, signature, PASSWORD, other, t.secret]) {
+        for (const secret of [
+          token,
+          signature,
+          PASSWORD,
+          other,
+          t.secret,
+          spent,
+          rotated.refreshToken,
+          newPassword,
+        ]) {
           expect(res.text).not.toContain(secret);
         }
       }
     }
-    await settled(sent.length + 2);
+    await settled(sent.length + 4);
 
     const row = await t.prisma.user.findUniqueOrThrow({ where: { email } });
     const all = t.logs.join("\n");
@@ -80,6 +110,10 @@ describe("the log", () => {
       "unknown-Passw0rd-attempt",
       row.passwordHash,
       t.secret,
+      spent,
+      rotated.refreshToken,
+      rotated.accessToken,
+      newPassword,
       Buffer.from(`${email}:${PASSWORD}`).toString("base64"),
     ]) {
       expect(all).not.toContain(secret);

@@ -300,7 +300,9 @@ describe("4. Redis restarts empty", () => {
       await redisBack(a, b);
       // The lost connection made each instance replay the recent changes first.
       expect(await cachedVersion(a, user.id)).toBe(1);
-      expect(a.auth.cacheStatus().replays).toBeGreaterThanOrEqual(2);
+      // (one of them may skip its replay when the other completed one on this data set first)
+      const { replays, replaysSkipped } = a.auth.cacheStatus();
+      expect(replays + replaysSkipped).toBeGreaterThanOrEqual(2);
       for (const t of [a, b]) {
         expect((await me(t.app, revoked)).body.error.code).toBe("token_revoked");
         expect((await me(t.app, valid)).status).toBe(200);

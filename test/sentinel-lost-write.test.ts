@@ -80,6 +80,9 @@ describe("version 0.1's design (repairs forgotten once applied, reconnections tr
         overrides: { cache: { replicaAcks: 0 } },
         wrapPorts: version01Design,
       }),
+      // A token newer than the cache makes today's code reload the entry, which
+      // 0.1 did not; the fresh login waits so that 0.1's window shows.
+      freshLoginAfterMs: 4000,
     });
   }, 120_000);
 

@@ -90,6 +90,7 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
   const replicaAcks = options.replicaAcks ?? 0;
   const ackTimeoutMs = options.replicaAckTimeoutMs ?? 250;
   const keys = (id: string) => redisCacheKeys(options.keyPrefix, id);
+  const replayMarkKey = `${options.keyPrefix}replayed-on`;
   // ioredis 6 does not apply `commandTimeout` to auto-pipelined Cluster
   // commands; the bound is then kept here.
   const bounded = needsOwnDeadline(redis)
@@ -160,6 +161,7 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
 
     async identity() {
       const nodes = "nodes" in redis && redis.isCluster ? redis.nodes("master") : [redis as Redis];
+      let known = true;
       const parts = await Promise.all(
         nodes.map(async (node) => {
           const info = await bounded(node.info("replication")).catch((error: unknown) => {
@@ -167,12 +169,21 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
             if (error instanceof Error && /unknown command|NOPERM/i.test(error.message)) return "";
             throw error;
           });
-          const role = /^role:(\S+)/m.exec(info)?.[1] ?? "?";
-          const replid = /^master_replid:(\S+)/m.exec(info)?.[1] ?? "?";
+          const role = /^role:(\S+)/m.exec(info)?.[1];
+          const replid = /^master_replid:(\S+)/m.exec(info)?.[1];
+          if (!role || !replid) known = false;
           return `${node.options.host}:${node.options.port}=${role}:${replid}`;
         }),
       );
-      return parts.sort().join(",");
+      return known && parts.length > 0 ? parts.sort().join(",") : null;
+    },
+
+    async lastReplayedOn() {
+      return bounded(redis.get(replayMarkKey));
+    },
+
+    async markReplayed(identity) {
+      await bounded(redis.set(replayMarkKey, identity));
     },
 
     onConnectionLost(listener) {

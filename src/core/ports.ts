@@ -214,9 +214,20 @@ export interface UserCache {
   /**
    * Names the data set currently behind the cache (for Redis, the primary's
    * replication id per node). A change means a failover or restart happened:
-   * entries may have gone back in time.
+   * entries may have gone back in time. Null when the cache cannot tell (a
+   * managed Redis that refuses INFO): only lost connections then reveal one.
    */
-  identity(): Promise<string>;
+  identity(): Promise<string | null>;
+  /**
+   * Optional. The identity of the data set on which an instance last
+   * completed a replay of every retained change (null: none known), and the
+   * recording of one. An instance that lost its connection and finds its
+   * data set there skips its own replay: every retained change is in that
+   * data set already, or still pending. The mark lives in the cache, so a
+   * failover that loses writes loses it too (or leaves the old identity).
+   */
+  lastReplayedOn?(): Promise<string | null>;
+  markReplayed?(identity: string): Promise<void>;
   /**
    * Calls `listener` synchronously whenever a connection to the cache is lost:
    * whatever answers next may be another server. Returns an unsubscribe.

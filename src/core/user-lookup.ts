@@ -27,6 +27,8 @@ export interface CacheStatus {
   repairs: number;
   /** Full replays of recent changes, after a lost connection or a new data set behind the cache. */
   replays: number;
+  /** Replays skipped because another instance had completed one on the same data set. */
+  replaysSkipped: number;
   /** Revocations answered 503 because the cache could not be updated. */
   writeThroughFailures: number;
 }
@@ -97,6 +99,7 @@ export function createUserLookup(options: UserLookupOptions): UserLookup {
     staleEntries: 0,
     repairs: 0,
     replays: 0,
+    replaysSkipped: 0,
     writeThroughFailures: 0,
   };
   const breaker = createCircuitBreaker({
@@ -116,7 +119,7 @@ export function createUserLookup(options: UserLookupOptions): UserLookup {
   // no replay is due. Due at start: what happened before this process ran is
   // unknown too.
   let replayFrom: string | null | undefined = null;
-  let knownIdentity: string | null = null;
+  let knownIdentity: string | null | undefined;
   let lastPrune = 0;
 
   const stopListening = cache.onConnectionLost(() => {
@@ -230,6 +233,17 @@ export function createUserLookup(options: UserLookupOptions): UserLookup {
     return { kind: "more", cursor: cursor! };
   }
 
+  // Some instance completed a replay on this very data set: what it wrote is
+  // there, and what changed since was written through to it or is pending.
+  async function replayedElsewhere(identity: string): Promise<boolean> {
+    if (!cache.lastReplayedOn) return false;
+    try {
+      return (await cache.lastReplayedOn()) === identity;
+    } catch {
+      return false;
+    }
+  }
+
   async function prune(): Promise<void> {
     const now = options.now();
     if (now - lastPrune < options.pruneIntervalMs) return;
@@ -243,19 +257,23 @@ export function createUserLookup(options: UserLookupOptions): UserLookup {
 
   async function repairPass(): Promise<boolean> {
     const startEpoch = epoch;
-    let identity: string;
+    let identity: string | null;
     try {
       identity = await cache.identity();
     } catch {
       breaker.trip();
       return false;
     }
-    if (knownIdentity !== null && identity !== knownIdentity) {
+    if (knownIdentity !== undefined && identity !== knownIdentity) {
       logger.warn({}, "another data set answers behind the cache (failover or restart)");
       replayFrom = null;
       breaker.trip();
     }
     knownIdentity = identity;
+    if (replayFrom === null && identity !== null && (await replayedElsewhere(identity))) {
+      counters.replaysSkipped++;
+      replayFrom = undefined;
+    }
     if (replayFrom !== undefined) {
       const replay = await applyRepairs(true, replayFrom);
       if (epoch !== startEpoch || replay.kind === "cache-failed") return false;
@@ -267,6 +285,11 @@ export function createUserLookup(options: UserLookupOptions): UserLookup {
       }
       replayFrom = undefined;
       counters.replays++;
+      if (identity !== null) {
+        await cache.markReplayed?.(identity).catch((error: unknown) => {
+          logger.warn({ err: error }, "could not record the replay");
+        });
+      }
     }
     // Changes recorded during the replay, or that failed to write through.
     const pending = await applyRepairs(false, null);

@@ -15,6 +15,12 @@ export const REDACTED_PATHS = [
   "*.token",
   "accessToken",
   "*.accessToken",
+  "refreshToken",
+  "*.refreshToken",
+  "currentPassword",
+  "*.currentPassword",
+  "newPassword",
+  "*.newPassword",
   "secret",
   "*.secret",
   // body-parser errors carry the raw body, passwords included.

@@ -13,8 +13,12 @@ import { createUserLookup } from "../../src/core/user-lookup.js";
 // The policy against the reference store and an in-memory cache wrapped with
 // faults and counters; the same behaviour against real Redis and Postgres is
 // what the integration tests prove.
-function setup() {
-  const store = createMemoryAuthStore();
+function setup(shared?: {
+  store: ReturnType<typeof createMemoryAuthStore>;
+  mark: { on: string | null };
+}) {
+  const store = shared?.store ?? createMemoryAuthStore();
+  const mark = shared?.mark;
   const inner = createMemoryUserCache({ ttlSeconds: 600 });
   const calls = { read: 0, fill: 0, write: 0, findUserById: 0 };
   const faults = { cache: false };
@@ -55,6 +59,12 @@ function setup() {
       lostListeners.add(listener);
       return () => lostListeners.delete(listener);
     },
+    ...(mark
+      ? {
+          lastReplayedOn: async () => mark.on,
+          markReplayed: async (on: string) => void (mark.on = on),
+        }
+      : {}),
     async ping() {
       failIfDown();
     },
@@ -176,6 +186,36 @@ describe("a lost connection", () => {
     t.cache.write = write;
     expect(t.lookup.status().breaker).toBe("open");
     await trusted(t);
+  });
+});
+
+describe("a replay completed by another instance", () => {
+  it("on the same data set is not repeated; on another one it is", async () => {
+    const shared = { store: createMemoryAuthStore(), mark: { on: null as string | null } };
+    const first = setup(shared);
+    const second = setup(shared);
+    await trusted(first);
+    expect(first.lookup.status()).toMatchObject({ replays: 1, replaysSkipped: 0 });
+    expect(shared.mark.on).toBe("server-1");
+    await trusted(second);
+    expect(second.lookup.status()).toMatchObject({ replays: 0, replaysSkipped: 1 });
+    // After a failover the mark names the old data set: everyone replays.
+    second.setIdentity("server-2");
+    second.loseConnection();
+    await trusted(second);
+    expect(second.lookup.status()).toMatchObject({ replays: 1, replaysSkipped: 1 });
+    expect(shared.mark.on).toBe("server-2");
+  });
+
+  it("is not trusted when the cache cannot name its data set", async () => {
+    const shared = { store: createMemoryAuthStore(), mark: { on: null as string | null } };
+    const t = setup(shared);
+    t.cache.identity = async () => null;
+    shared.mark.on = null;
+    await trusted(t);
+    t.loseConnection();
+    await trusted(t);
+    expect(t.lookup.status()).toMatchObject({ replays: 2, replaysSkipped: 0 });
   });
 });
 

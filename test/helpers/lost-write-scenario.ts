@@ -29,6 +29,8 @@ export interface LostWriteOptions {
   instance?: (topology: SentinelTopology) => Partial<TestAppOptions>;
   /** How long to keep asking after the failover (default 8000 ms). */
   observeMs?: number;
+  /** How long after the failover to log in again (default at once). */
+  freshLoginAfterMs?: number;
   intervalMs?: number;
 }
 
@@ -168,6 +170,7 @@ export async function runLostWriteAcrossFailover(
     const newPrimary = await topology.waitForFailover(oldPrimary);
     const failoverAt = since();
 
+    await new Promise((resolve) => setTimeout(resolve, options.freshLoginAfterMs ?? 0));
     const fresh = await login();
     const freshLoginAt = since();
     samplers.push(sample("A", "fresh", fresh), sample("B", "fresh", fresh));
