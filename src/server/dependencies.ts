@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { connect } from "node:net";
 import { resolve } from "node:path";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
@@ -13,6 +12,7 @@ import { migrateDatabase } from "../db/migrate.js";
 import { PrismaClient } from "../generated/prisma/client.js";
 import type { ServerConfig } from "./config.js";
 import { lockDataDir, type DataDirLock } from "./data-dir.js";
+import { acceptsConnections } from "./probe.js";
 import { EMBEDDED_POOL_SIZE } from "./embedded-pool.js";
 import { describeError, StartupError } from "./startup-error.js";
 
@@ -182,18 +182,7 @@ async function chooseCache(config: ServerConfig): Promise<RedisConnection | "mem
 // Anything accepting connections on the default local port counts as the
 // local service: if it then does not answer properly, start-up says so
 // rather than quietly switching to the embedded one.
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    const done = (result: boolean) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
-}
+const answers = (port: number) => acceptsConnections("127.0.0.1", port, 500);
 
 /**
  * Holds an advisory lock for the life of the process: exclusive for an

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
-import { connect } from "node:net";
+import { acceptsConnections } from "../../src/server/probe.js";
 import { join, relative } from "node:path";
 
 /**
@@ -29,8 +29,8 @@ export async function planTests(root: string): Promise<TestPlan> {
   const database = new URL(process.env.DATABASE_URL ?? "postgresql://127.0.0.1:5432");
   const redis = new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const [postgresUp, redisUp] = await Promise.all([
-    answers(database.hostname, Number(database.port || 5432)),
-    answers(redis.hostname, Number(redis.port || 6379)),
+    acceptsConnections(database.hostname, Number(database.port || 5432), 1000),
+    acceptsConnections(redis.hostname, Number(redis.port || 6379), 1000),
   ]);
   const redisServer = hasCommand("redis-server");
   const selfContained = (file: string) => SELF_CONTAINED.some((pattern) => pattern.test(file));
@@ -72,19 +72,6 @@ function listTests(dir: string): string[] {
         ? [join(dir, entry.name)]
         : [],
   );
-}
-
-function answers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (up: boolean) => {
-      socket.destroy();
-      resolve(up);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
 }
 
 function hasCommand(command: string): boolean {
