@@ -17,7 +17,7 @@ const faults = usePrivateRedisAndDatabase();
 const prisma = () => createPrisma(faults.database.url);
 
 describe("a process killed mid-logout", () => {
-  async function scenario() {
+  async function scenario(kind: "everywhere" | "one session") {
     const secret = randomBytes(32).toString("hex");
     const keyPrefix = `t:${randomUUID()}:`;
     const port = await freePort();
@@ -76,7 +76,11 @@ describe("a process killed mid-logout", () => {
       ).toBe(200);
 
       await faults.redis.command("CLIENT", "PAUSE", 30_000, "WRITE");
-      const stuckLogout = post("/logout", undefined, token).then(
+      const stuckLogout = post(
+        "/logout",
+        kind === "everywhere" ? undefined : { scope: "local" },
+        token,
+      ).then(
         (res) => res.status,
         () => "connection lost",
       );
@@ -87,7 +91,13 @@ describe("a process killed mid-logout", () => {
           what: "the logout's commit",
         },
       );
-      expect((await db.user.findUniqueOrThrow({ where: { id: user.id } })).jwtVersion).toBe(1);
+      if (kind === "everywhere") {
+        expect((await db.user.findUniqueOrThrow({ where: { id: user.id } })).jwtVersion).toBe(1);
+      } else {
+        expect(
+          await db.session.count({ where: { userId: user.id, revokedAt: { not: null } } }),
+        ).toBe(1);
+      }
       first.child.kill("SIGKILL");
       await first.exited;
       const stuck = await stuckLogout;
@@ -95,7 +105,7 @@ describe("a process killed mid-logout", () => {
       await faults.redis.command("CLIENT", "KILL", "TYPE", "normal"); // its queued write dies with it
       await faults.redis.command("CLIENT", "UNPAUSE");
       const raw = await faults.redis.command("GET", redisCacheKeys(keyPrefix, user.id).entry);
-      expect(JSON.parse(String(raw)).jwtVersion).toBe(0); // Redis still says 0
+      expect(JSON.parse(String(raw))).toMatchObject({ jwtVersion: 0, revokedSessions: [] }); // stale
 
       // Restart: the new process rejects the old token from its first request.
       second = startServerProcess(serverEnv);
@@ -109,11 +119,12 @@ describe("a process killed mid-logout", () => {
       );
       await waitFor(() => bystander.redis.status === "ready", { what: "bystander reconnect" });
       await waitFor(() => bystander.auth.checkCache(), { what: "bystander repair pass" });
+      const entry = JSON.parse(
+        String(await faults.redis.command("GET", redisCacheKeys(keyPrefix, user.id).entry)),
+      ) as { jwtVersion: number; revokedSessions: unknown[] };
       return {
         atRestarted: atRestarted.status,
-        cached: JSON.parse(
-          String(await faults.redis.command("GET", redisCacheKeys(keyPrefix, user.id).entry)),
-        ).jwtVersion,
+        cached: kind === "everywhere" ? entry.jwtVersion : entry.revokedSessions.length,
         atBystander: (
           await request(bystander.app).get("/me").set("Authorization", `Bearer ${token}`)
         ).status,
@@ -127,7 +138,9 @@ describe("a process killed mid-logout", () => {
     }
   }
 
-  it("leaves a repair in Postgres that the restarted process applies before trusting Redis", async () => {
-    expect(await scenario()).toEqual({ atRestarted: 401, cached: 1, atBystander: 401 });
-  });
+  for (const kind of ["everywhere", "one session"] as const) {
+    it(`leaves a repair in Postgres that the restarted process applies before trusting Redis (revoked ${kind})`, async () => {
+      expect(await scenario(kind)).toEqual({ atRestarted: 401, cached: 1, atBystander: 401 });
+    });
+  }
 });
