@@ -4,6 +4,8 @@
 #   scripts/smoke.sh            against the local Postgres (a database of its own) and Redis
 #   scripts/smoke.sh embedded   with nothing configured (run it where nothing answers:
 #                               scripts/smoke-embedded.sh), then restarts and logs in again
+#   scripts/smoke.sh npx DIR    the same, with `npx versioned-jwt-auth` in a project DIR that
+#                               installed the packed package (scripts/smoke-npx.sh)
 set -euo pipefail
 mode="${1:-services}"
 # A port nothing listens on, so a leftover server cannot answer in our place.
@@ -11,9 +13,9 @@ PORT="${SMOKE_PORT:-$(node -e 'const s=require("net").createServer().listen(0,"1
 export PORT METRICS_PORT=0 RATE_LIMIT=off LOG_LEVEL=warn
 BASE="http://127.0.0.1:$PORT"
 LOG="$(mktemp)"
-if [ "$mode" = embedded ]; then
+if [ "$mode" = embedded ] || [ "$mode" = npx ]; then
   SCRATCH="$(mktemp -d)"
-  export DATA_DIR="$SCRATCH/.data" DATABASE_URL= REDIS_URL= EMBEDDED=
+  export DATA_DIR="$SCRATCH/.data" DATABASE_URL= REDIS_URL= EMBEDDED= JWT_SECRET=
 else
   DB="jwt_auth_smoke_$$"
   export DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$DB"
@@ -21,9 +23,14 @@ else
 fi
 
 pid=""
+# start [mode [dir]]
 start() {
   # Own process group, so stop() ends npm and the node server it started.
-  setsid npm start >>"$LOG" 2>&1 &
+  if [ "$mode" = npx ]; then
+    (cd "$2" && exec setsid npx --no-install versioned-jwt-auth) >>"$LOG" 2>&1 &
+  else
+    setsid npm start >>"$LOG" 2>&1 &
+  fi
   pid=$!
   for _ in $(seq 1 300); do curl -fs "$BASE/healthz" >/dev/null && return; sleep 0.2; done
   cat "$LOG"; echo "smoke: server did not start"; exit 1
@@ -35,7 +42,7 @@ stop() {
 }
 cleanup() {
   stop
-  if [ "$mode" = embedded ]; then rm -rf "$SCRATCH"; else
+  if [ -n "${SCRATCH:-}" ]; then rm -rf "$SCRATCH"; else
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null || true
   fi
 }
@@ -48,8 +55,8 @@ login() {
     -d "{\"email\":\"$email\",\"password\":\"correct horse battery\"}" | json .accessToken
 }
 
-start
-if [ "$mode" = embedded ]; then
+start "$@"
+if [ "$mode" != services ]; then
   # npm prints its own lines first; the server's first line is its first JSON line.
   first="$(grep -m1 '^{' "$LOG")"
   expect "$(json .postgres <<<"$first")" "embedded (PGlite) in $DATA_DIR" "first log line: postgres"
@@ -63,11 +70,11 @@ token=$(login)
 expect "$(curl -fs "$BASE/me" -H "authorization: Bearer $token" | json .user.email)" "$email" me
 expect "$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$BASE/logout" -H "authorization: Bearer $token")" 204 logout
 expect "$(curl -s "$BASE/me" -H "authorization: Bearer $token" | json .error.code)" token_revoked "me after logout"
-if [ "$mode" = embedded ]; then
+if [ "$mode" != services ]; then
   stop
-  start
+  start "$@"
   again=$(login)
   expect "$(curl -fs "$BASE/me" -H "authorization: Bearer $again" | json .user.email)" "$email" "me after a restart"
   expect "$(curl -s "$BASE/me" -H "authorization: Bearer $token" | json .error.code)" token_revoked "old token after a restart"
 fi
-echo "smoke ($mode): ok (register, login, me, logout, revoked$([ "$mode" = embedded ] && echo ', restart, login again'))"
+echo "smoke ($mode): ok (register, login, me, logout, revoked$([ "$mode" != services ] && echo ', restart, login again'))"
