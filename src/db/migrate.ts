@@ -166,10 +166,19 @@ export function databaseUrlNamed(databaseUrl: string, name: string): string {
   return url.toString();
 }
 
+/**
+ * The connected `pg` client an operation on the maintenance database gets,
+ * typed by what it may use: this module's declarations are part of
+ * `versioned-jwt-auth/migrate`, and `@types/pg` is not a dependency.
+ */
+export interface MaintenanceClient {
+  query(text: string, values?: unknown[]): Promise<{ rowCount: number | null }>;
+}
+
 // CREATE DATABASE runs from another database: the server's `postgres`.
 export async function onMaintenanceDatabase<T>(
   databaseUrl: string,
-  operation: (admin: pg.Client, database: string) => Promise<T>,
+  operation: (admin: MaintenanceClient, database: string) => Promise<T>,
   connectionTimeoutMillis = 5000,
 ): Promise<T> {
   const database = decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
