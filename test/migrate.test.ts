@@ -213,4 +213,11 @@ describe("migrateDatabase", () => {
       blackHole.close();
     }
   });
+
+  it("says so plainly when the database does not exist", async () => {
+    const missing = databaseUrlFor(testDatabaseName("missing"));
+    await expect(migrateDatabase({ databaseUrl: missing })).rejects.toThrow(
+      /^database "jwt_auth_missing_\w+" does not exist: create it, or pass createDatabase: true$/,
+    );
+  });
 });

@@ -69,7 +69,18 @@ export async function migrateDatabase(options: MigrateOptions): Promise<Migratio
 
   const client = new pg.Client({ connectionString: options.databaseUrl, connectionTimeoutMillis });
   client.on("error", () => {});
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    if ((error as { code?: string }).code === "3D000") {
+      const name = decodeURIComponent(new URL(options.databaseUrl).pathname.slice(1));
+      throw new MigrationError(
+        `database "${name}" does not exist: create it, or pass createDatabase: true`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
   const applied: string[] = [];
   try {
     await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK]);
