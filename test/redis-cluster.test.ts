@@ -1,0 +1,527 @@
+/**
+ * The service on a real Redis Cluster: three primaries (no replicas,
+ * cluster-require-full-coverage no), two service instances each with its own
+ * ioredis Cluster client as the product builds it (`createRedisClient({
+ * clusterNodes }, 200)`), one Postgres database, a key prefix per test.
+ *
+ * What a Cluster adds to the single-server case: entries spread over shards,
+ * a shard can be flushed, restarted empty or lost on its own while the
+ * others keep their data, and the client re-creates its node connections.
+ * Each test names its condition and checks answers and state; timings are
+ * annotations (`--reporter=verbose`), asserted only as generous bounds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes, randomUUID } from "node:crypto";
+import request from "supertest";
+import { createRedisClient } from "../src/adapters/redis-client.js";
+import { redisCacheKeys } from "../src/adapters/redis-user-cache.js";
+import { PASSWORD, login, logout, me, register, uniqueEmail } from "./helpers/api.js";
+import { countCacheCalls, holdNextStoreRead } from "./helpers/fault-ports.js";
+import { listen } from "./helpers/listen.js";
+import { startCluster, type RedisCluster } from "./helpers/redis-cluster.js";
+import {
+  createTestApp,
+  createTestDatabase,
+  type AuthPorts,
+  type TestApp,
+  type TestAppOptions,
+} from "./helpers/test-app.js";
+import { waitFor } from "./helpers/wait-for.js";
+
+let cluster: RedisCluster;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+
+beforeAll(async () => {
+  [cluster, database] = await Promise.all([
+    startCluster({ primaries: 3, requireFullCoverage: false }),
+    createTestDatabase(),
+  ]);
+}, 90_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  await database?.drop();
+});
+
+type Wrap = NonNullable<TestAppOptions["wrapPorts"]>;
+
+/** Two instances on one database and one key prefix, each with its own Cluster client. */
+async function twoInstances(
+  options: { a?: Wrap; b?: Wrap } & Pick<TestAppOptions, "trustProxy" | "overrides"> = {},
+) {
+  const shared: TestAppOptions = {
+    databaseUrl: database.url,
+    keyPrefix: `c:${randomUUID()}:`,
+    secret: randomBytes(32).toString("hex"),
+    redis: () => createRedisClient({ clusterNodes: cluster.startupNodes }, 200),
+    trustProxy: options.trustProxy,
+    overrides: {
+      ...options.overrides,
+      cache: { repairIntervalMs: 50, ...options.overrides?.cache },
+    },
+  };
+  const a = await createTestApp({ ...shared, wrapPorts: options.a });
+  let b: TestApp;
+  try {
+    b = await createTestApp({ ...shared, wrapPorts: options.b });
+  } catch (error) {
+    await a.close();
+    throw error;
+  }
+  return {
+    a,
+    b,
+    keyPrefix: shared.keyPrefix!,
+    async close() {
+      await a.close();
+      await b.close();
+    },
+  };
+}
+
+interface User {
+  id: string;
+  email: string;
+  token: string;
+  /** The primary serving the user's entry (and its bucket's generation). */
+  port: number;
+}
+
+async function inBatches<T, R>(items: T[], size: number, each: (item: T) => Promise<R>) {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size) {
+    results.push(...(await Promise.all(items.slice(i, i + size).map(each))));
+  }
+  return results;
+}
+
+/** Registers and logs in `count` users (alternating instances), with where each one's entry lives. */
+async function users(instances: TestApp[], keyPrefix: string, count: number): Promise<User[]> {
+  return inBatches(
+    Array.from({ length: count }, (_, i) => i),
+    10,
+    async (i) => {
+      const app = instances[i % instances.length]!.app;
+      const email = uniqueEmail("cluster");
+      const { id } = await register(app, email);
+      const token = await login(app, email);
+      const port = await cluster.nodeForKey(redisCacheKeys(keyPrefix, id).entry);
+      return { id, email, token, port };
+    },
+  );
+}
+
+/** The primary holding the most of these users' entries. */
+function busiest(all: User[]): number {
+  const counts = new Map<number, number>();
+  for (const u of all) counts.set(u.port, (counts.get(u.port) ?? 0) + 1);
+  return [...counts].sort((x, y) => y[1] - x[1])[0]![0];
+}
+
+async function keysOn(port: number, pattern: string): Promise<string[]> {
+  return (await cluster.command(port, "KEYS", pattern)) as string[];
+}
+
+async function cachedVersionOn(port: number, keyPrefix: string, id: string) {
+  const raw = await cluster.command(port, "GET", redisCacheKeys(keyPrefix, id).entry);
+  return raw === null ? null : (JSON.parse(String(raw)) as { jwtVersion: number }).jwtVersion;
+}
+
+/** Sum of one command's calls over the primaries since the last CONFIG RESETSTAT. */
+async function commandCalls(command: string): Promise<number> {
+  let total = 0;
+  for (const port of cluster.ports) {
+    const stats = String(await cluster.command(port, "INFO", "commandstats"));
+    total += Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(stats)?.[1] ?? 0);
+  }
+  return total;
+}
+
+function countStoreReads(): { reads: { n: number }; wrap: Wrap } {
+  const reads = { n: 0 };
+  return {
+    reads,
+    wrap: (ports: AuthPorts) => ({
+      ...ports,
+      store: {
+        ...ports.store,
+        findUserById: (id: string) => (reads.n++, ports.store.findUserById(id)),
+      },
+    }),
+  };
+}
+
+async function trusted(...instances: TestApp[]) {
+  for (const t of instances) {
+    await waitFor(() => t.auth.cacheStatus().breaker === "closed", {
+      what: "the instance to trust the cache",
+      timeoutMs: 30_000,
+    });
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function withClusterLogs<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new Error(`${String(error)}\n${await cluster.logs()}`, { cause: error });
+  }
+}
+
+/** Restart a node this test killed (even on failure) and wait until every slot is served again. */
+async function restored(port: number) {
+  if (!cluster.process(port).alive()) await cluster.restartNode(port);
+  await cluster.waitForClusterOk({ allSlotsServed: true });
+}
+
+describe("entries on a Cluster", () => {
+  it("users' entries and generations land on all three primaries, each entry on its generation's node, and a warm request is one MGET", async () => {
+    // Per instance: calls through the cache port, and Postgres reads by id.
+    const counted: ReturnType<typeof countCacheCalls>[] = [];
+    const storeReads = [countStoreReads(), countStoreReads()];
+    const wrap =
+      (i: number): Wrap =>
+      (ports, context) => {
+        counted[i] = countCacheCalls(ports.cache);
+        return storeReads[i]!.wrap({ ...ports, cache: counted[i].cache }, context);
+      };
+    const { a, b, keyPrefix, close } = await twoInstances({ a: wrap(0), b: wrap(1) });
+    try {
+      const all = await users([a, b], keyPrefix, 60);
+      for (const u of all) {
+        expect((await me(a.app, u.token)).status).toBe(200);
+        expect((await me(b.app, u.token)).status).toBe(200);
+      }
+
+      // Where everything is, asked of each node on its own port.
+      const primaries = (await cluster.nodes()).filter((n) => n.role === "primary");
+      expect(primaries.map((n) => n.port).sort()).toEqual([...cluster.ports].sort());
+      const onNode = new Map<number, string[]>();
+      for (const port of cluster.ports) onNode.set(port, await keysOn(port, `${keyPrefix}*`));
+      for (const port of cluster.ports) {
+        const keys = onNode.get(port)!;
+        expect(
+          keys.filter((k) => k.includes(":user:")).length,
+          `entries on ${port}`,
+        ).toBeGreaterThan(0);
+        expect(
+          keys.filter((k) => k.endsWith(":generation")).length,
+          `generations on ${port}`,
+        ).toBeGreaterThan(0);
+      }
+      const holder = (key: string) =>
+        cluster.ports.filter((port) => onNode.get(port)!.includes(key));
+      for (const u of all) {
+        const k = redisCacheKeys(keyPrefix, u.id);
+        const slot = await cluster.keySlot(k.entry);
+        expect(await cluster.keySlot(k.generation)).toBe(slot);
+        expect(holder(k.entry)).toEqual([u.port]);
+        expect(holder(k.generation)).toEqual([u.port]);
+      }
+      const entries = [...onNode.values()].flat().filter((k) => k.includes(":user:"));
+      expect(entries).toHaveLength(all.length);
+
+      // Warm: every request is one cache read, one MGET, and no store read.
+      for (const port of cluster.ports) await cluster.command(port, "CONFIG", "RESETSTAT");
+      const readsBefore = counted.map((c) => c.calls.read);
+      const fillsBefore = counted.map((c) => c.calls.fill);
+      const storeBefore = storeReads.map((s) => s.reads.n);
+      let requests = 0;
+      for (const u of all) {
+        for (const t of [a, b]) {
+          expect((await me(t.app, u.token)).status).toBe(200);
+          requests++;
+        }
+      }
+      expect(counted.map((c, i) => c.calls.read - readsBefore[i]!)).toEqual([
+        all.length,
+        all.length,
+      ]);
+      expect(counted.map((c, i) => c.calls.fill - fillsBefore[i]!)).toEqual([0, 0]);
+      expect(storeReads.map((s, i) => s.reads.n - storeBefore[i]!)).toEqual([0, 0]);
+      expect(await commandCalls("mget")).toBe(requests);
+      for (const other of ["get", "set", "eval", "evalsha"]) {
+        expect(await commandCalls(other), other).toBe(0);
+      }
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe("one node flushed (FLUSHALL) while fills race", () => {
+  it("no revoked token is accepted on either instance, a fill read before the logout is refused, valid tokens keep working", async () => {
+    const holdA = holdNextStoreRead();
+    const holdB = holdNextStoreRead();
+    const { a, b, keyPrefix, close } = await twoInstances({
+      a: (ports) => ({ ...ports, store: holdA.wrap(ports.store) }),
+      b: (ports) => ({ ...ports, store: holdB.wrap(ports.store) }),
+    });
+    try {
+      await withClusterLogs(async () => {
+        const all = await users([a, b], keyPrefix, 30);
+        for (const u of all) {
+          expect((await me(a.app, u.token)).status).toBe(200);
+          expect((await me(b.app, u.token)).status).toBe(200);
+        }
+        const victim = busiest(all);
+        const onVictim = all.filter((u) => u.port === victim);
+        const elsewhere = all.filter((u) => u.port !== victim);
+        expect(onVictim.length).toBeGreaterThanOrEqual(4);
+        expect(elsewhere.length).toBeGreaterThanOrEqual(4);
+        const revoked = [...onVictim.slice(0, 4), ...elsewhere.slice(0, 3)];
+        const valid = all.filter((u) => !revoked.includes(u));
+        const [x, y] = onVictim as [User, User];
+
+        // Delayed fills: each instance misses on a victim-node user, reads v0 from
+        // Postgres and is held before writing it back.
+        for (const u of [x, y]) {
+          await cluster.command(victim, "DEL", redisCacheKeys(keyPrefix, u.id).entry);
+        }
+        holdA.arm();
+        holdB.arm();
+        const heldOnA = me(a.app, x.token).then((res) => res.status);
+        const heldOnB = me(b.app, y.token).then((res) => res.status);
+        await Promise.all([holdA.reached, holdB.reached]);
+        const skippedBefore = a.auth.cacheStatus().fillsSkipped + b.auth.cacheStatus().fillsSkipped;
+
+        const logouts = await Promise.all(
+          revoked.map((u, i) => logout((i % 2 ? a : b).app, u.token).then((res) => res.status)),
+        );
+        expect(logouts).toEqual(revoked.map(() => 204));
+        await cluster.flushNode(victim);
+        expect(await cluster.command(victim, "DBSIZE")).toBe(0);
+
+        // Right after the flush: both instances, every user, twice, while the
+        // held fills are released in the middle.
+        const answers: { u: User; at: string; status: number }[] = [];
+        const race = [a, b, a, b].flatMap((t, round) =>
+          all.map(async (u) => {
+            const res = await me(t.app, u.token);
+            answers.push({ u, at: `${t === a ? "A" : "B"}#${round}`, status: res.status });
+          }),
+        );
+        holdA.release();
+        holdB.release();
+        await Promise.all(race);
+        // Both were in flight before the logouts: they answer from what they read then.
+        expect(await heldOnA).toBe(200);
+        expect(await heldOnB).toBe(200);
+
+        const accepted = answers.filter((r) => revoked.includes(r.u) && r.status !== 401);
+        expect(accepted.map((r) => `${r.u.email}@${r.at}: ${r.status}`)).toEqual([]);
+        const refused = answers.filter((r) => valid.includes(r.u) && r.status !== 200);
+        expect(refused.map((r) => `${r.u.email}@${r.at}: ${r.status}`)).toEqual([]);
+        // The held fills read v0 before the flush: the generation they saw is gone.
+        expect(
+          a.auth.cacheStatus().fillsSkipped + b.auth.cacheStatus().fillsSkipped,
+        ).toBeGreaterThanOrEqual(skippedBefore + 2);
+        for (const u of [x, y]) {
+          expect([null, 1]).toContain(await cachedVersionOn(victim, keyPrefix, u.id));
+        }
+        for (const u of revoked) {
+          for (const t of [a, b]) {
+            const res = await me(t.app, u.token);
+            expect(res.status).toBe(401);
+            expect(res.body.error.code).toBe("token_revoked");
+          }
+        }
+        for (const u of valid) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+      });
+    } finally {
+      holdA.release();
+      holdB.release();
+      await close();
+    }
+  });
+});
+
+describe("throttling on a Cluster", () => {
+  it("counters of different client addresses spread over more than one node, and each address is limited", async () => {
+    const limit = { points: 2, durationSeconds: 60 };
+    const { a, b, keyPrefix, close } = await twoInstances({
+      trustProxy: true,
+      overrides: { rateLimit: { loginPerClient: limit, loginPerAccountAndClient: limit } },
+    });
+    try {
+      const email = uniqueEmail("throttled");
+      await register(a.app, email);
+      const loginFrom = (t: TestApp, ip: string, password: string) =>
+        request(t.app)
+          .post("/login")
+          .set("X-Forwarded-For", ip)
+          .send({ email, password })
+          .then((res) => res.status);
+      const addresses = Array.from({ length: 12 }, (_, i) => `10.9.${i}.1`);
+      for (const ip of addresses) {
+        expect(await loginFrom(a, ip, "wrong password")).toBe(401);
+        expect(await loginFrom(b, ip, "wrong password")).toBe(401);
+        // The limit is shared by both instances: the third attempt is refused, even the right password.
+        expect(await loginFrom(a, ip, PASSWORD)).toBe(429);
+      }
+      const perNode = new Map<number, number>();
+      for (const port of cluster.ports) {
+        perNode.set(port, (await keysOn(port, `${keyPrefix}rl:*`)).length);
+      }
+      const nodesWithCounters = [...perNode.values()].filter((n) => n > 0).length;
+      expect(nodesWithCounters, JSON.stringify([...perNode])).toBeGreaterThan(1);
+      expect([...perNode.values()].reduce((x, y) => x + y, 0)).toBeGreaterThanOrEqual(
+        addresses.length,
+      );
+      // Another address is not limited.
+      expect(await loginFrom(b, "10.9.99.1", PASSWORD)).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe("one node restarted empty (same nodes.conf)", () => {
+  it("logouts while it is down answer 503 for its users (204 or 503 for others); after the restart both instances replay, no revoked token is accepted, fresh logins work", async ({
+    annotate,
+  }) => {
+    const { a, b, keyPrefix, close } = await twoInstances();
+    let victim: number | undefined;
+    try {
+      await withClusterLogs(async () => {
+        const all = await users([a, b], keyPrefix, 30);
+        for (const u of all) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+        victim = busiest(all);
+        const onVictim = all.filter((u) => u.port === victim);
+        const elsewhere = all.filter((u) => u.port !== victim);
+        expect(onVictim.length).toBeGreaterThanOrEqual(3);
+        expect(elsewhere.length).toBeGreaterThanOrEqual(3);
+        const revoked = [...onVictim.slice(0, 3), ...elsewhere.slice(0, 3)];
+        const valid = all.filter((u) => !revoked.includes(u));
+        const replaysBefore = [a, b].map((t) => t.auth.cacheStatus().replays);
+
+        await cluster.killNode(victim);
+        const outcomes = [];
+        for (const [i, u] of revoked.entries()) {
+          const res = await logout((i % 2 ? a : b).app, u.token);
+          outcomes.push({ u, status: res.status });
+        }
+        const mine = outcomes.filter((o) => o.u.port === victim).map((o) => o.status);
+        const others = outcomes.filter((o) => o.u.port !== victim).map((o) => o.status);
+        expect(mine).toEqual([503, 503, 503]);
+        for (const status of others) expect([204, 503]).toContain(status);
+        // Postgres has every one of them: refused while the node is down too.
+        for (const u of revoked) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(401);
+        }
+        for (const u of valid) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+
+        const restartedAt = Date.now();
+        await cluster.restartNode(victim);
+        await trusted(a, b);
+        const trustedAfterMs = Date.now() - restartedAt;
+        await cluster.waitForClusterOk({ allSlotsServed: true });
+        expect([a, b].map((t, i) => t.auth.cacheStatus().replays > replaysBefore[i]!)).toEqual([
+          true,
+          true,
+        ]);
+        for (const u of revoked) {
+          for (const t of [a, b]) {
+            const res = await me(t.app, u.token);
+            expect(res.status, u.email).toBe(401);
+            expect(res.body.error.code).toBe("token_revoked");
+          }
+        }
+        for (const u of valid) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+        // The 503s' changes reached the restarted node through the repair loop.
+        for (const u of revoked.filter((r) => r.port === victim)) {
+          expect(await cachedVersionOn(victim, keyPrefix, u.id)).toBe(1);
+        }
+        for (const [i, u] of revoked.entries()) {
+          const fresh = await login((i % 2 ? a : b).app, u.email);
+          for (const t of [a, b]) expect((await me(t.app, fresh)).status).toBe(200);
+        }
+        await annotate(
+          `logouts while down: its users ${mine.join(",")}, others ${others.join(",")}; ` +
+            `both instances trusted the cache ${trustedAfterMs} ms after the restart ` +
+            `(replays: A ${replaysBefore[0]}→${a.auth.cacheStatus().replays}, B ${replaysBefore[1]}→${b.auth.cacheStatus().replays})`,
+        );
+      });
+    } finally {
+      await close();
+      if (victim !== undefined) await restored(victim);
+    }
+  });
+});
+
+describe("one node dead (cluster-require-full-coverage no)", () => {
+  it("its users are answered from Postgres within the time bound (200 valid, 401 revoked), and so is everyone else", async ({
+    annotate,
+  }) => {
+    const { a, b, keyPrefix, close } = await twoInstances();
+    const servers = [await listen(a.app), await listen(b.app)];
+    let victim: number | undefined;
+    try {
+      await withClusterLogs(async () => {
+        const all = await users([a, b], keyPrefix, 30);
+        victim = busiest(all);
+        const onVictim = all.filter((u) => u.port === victim);
+        const elsewhere = all.filter((u) => u.port !== victim);
+        expect(onVictim.length).toBeGreaterThanOrEqual(3);
+        expect(elsewhere.length).toBeGreaterThanOrEqual(3);
+        const revoked = [...onVictim.slice(0, 2), ...elsewhere.slice(0, 2)];
+        for (const u of revoked) expect((await logout(a.app, u.token)).status).toBe(204);
+        for (const u of all) {
+          for (const t of [a, b]) await me(t.app, u.token);
+        }
+        const before = [a, b].map((t) => t.auth.cacheStatus());
+
+        await cluster.killNode(victim);
+        const timings: { u: User; ms: number; status: number }[] = [];
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(
+            servers.flatMap((server) =>
+              all.map(async (u) => {
+                const started = performance.now();
+                const res = await fetch(`${server.url}/me`, {
+                  headers: { Authorization: `Bearer ${u.token}` },
+                  signal: AbortSignal.timeout(10_000),
+                });
+                timings.push({ u, ms: performance.now() - started, status: res.status });
+              }),
+            ),
+          );
+        }
+        const wrong = timings.filter((t) => t.status !== (revoked.includes(t.u) ? 401 : 200));
+        expect(wrong.map((t) => `${t.u.email}: ${t.status}`)).toEqual([]);
+        const ms = timings.map((t) => t.ms);
+        const dead = timings.filter((t) => t.u.port === victim).map((t) => t.ms);
+        const p50 = percentile(ms, 50);
+        const max = Math.max(...ms);
+        expect(max).toBeLessThan(3000);
+        expect(ms.filter((x) => x < 1000).length).toBeGreaterThan(ms.length * 0.9);
+        const after = [a, b].map((t) => t.auth.cacheStatus());
+        const hits = after.map((s, i) => s.hits - before[i]!.hits);
+        const fallbacks = after.map((s, i) => s.fallbacks - before[i]!.fallbacks);
+        await annotate(
+          `${timings.length} GET /me after the kill: p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms; ` +
+            `its users p50 ${percentile(dead, 50).toFixed(1)} ms, max ${Math.max(...dead).toFixed(1)} ms; ` +
+            `cache hits A ${hits[0]}, B ${hits[1]}; fallbacks to Postgres A ${fallbacks[0]}, B ${fallbacks[1]}; ` +
+            `breaker A ${after[0]!.breaker}, B ${after[1]!.breaker}; replays A ${before[0]!.replays}→${after[0]!.replays}, B ${before[1]!.replays}→${after[1]!.replays}`,
+        );
+      });
+    } finally {
+      for (const server of servers) await server.close();
+      await close();
+      if (victim !== undefined) await restored(victim);
+    }
+  });
+});
