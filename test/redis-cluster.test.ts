@@ -525,3 +525,58 @@ describe("one node dead (cluster-require-full-coverage no)", () => {
     }
   });
 });
+
+describe("a dead primary whose users were not revoked lately", () => {
+  /**
+   * ioredis drops a dead node's connection and adds it back at each slot
+   * refresh; an identity built from that pool flips between "two primaries"
+   * (which then looked like another data set: a replay of every retained
+   * change, and trust) and "three, one failing" (distrust), several times a
+   * second, for as long as the node is down.
+   */
+  it("each instance distrusts the cache steadily until the node is back: no replay after replay, no flapping", async ({
+    annotate,
+  }) => {
+    const { a, b, keyPrefix, close } = await twoInstances();
+    let victim: number | undefined;
+    try {
+      await withClusterLogs(async () => {
+        const all = await users([a, b], keyPrefix, 12);
+        for (const u of all) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+        victim = busiest(all);
+        await cluster.killNode(victim);
+        await waitFor(() => [a, b].every((t) => t.auth.cacheStatus().breaker === "open"), {
+          what: "both instances to distrust the cache",
+        });
+        const replays = [a, b].map((t) => t.auth.cacheStatus().replays);
+        const states = new Set<string>();
+        const until = Date.now() + 2000;
+        while (Date.now() < until) {
+          // Requests keep coming, so the client keeps running into the dead node.
+          for (const u of all) {
+            for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+          }
+          for (const t of [a, b]) states.add(t.auth.cacheStatus().breaker);
+        }
+        const replaysWhileDown = [a, b].map((t, i) => t.auth.cacheStatus().replays - replays[i]!);
+        await annotate(
+          `while down: breaker states seen ${[...states].join(", ")}; replays A ${replaysWhileDown[0]}, B ${replaysWhileDown[1]}`,
+        );
+        expect([...states]).toEqual(["open"]);
+        expect(replaysWhileDown).toEqual([0, 0]);
+
+        await cluster.restartNode(victim);
+        await trusted(a, b);
+        expect([a, b].map((t, i) => t.auth.cacheStatus().replays - replays[i]!)).toEqual([1, 1]);
+        for (const u of all) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+      });
+    } finally {
+      await close();
+      if (victim !== undefined) await restored(victim);
+    }
+  });
+});

@@ -86,6 +86,7 @@ type AnyRedis = Redis | Cluster;
  */
 export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOptions): UserCache {
   validateKeyPrefix(options.keyPrefix);
+  const cluster = isCluster(redis) ? redis : null;
   const ttlMs = String(options.ttlSeconds * 1000);
   const replicaAcks = options.replicaAcks ?? 0;
   const ackTimeoutMs = options.replicaAckTimeoutMs ?? 250;
@@ -159,17 +160,22 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
     },
 
     async identity() {
-      const nodes = "nodes" in redis && redis.isCluster ? redis.nodes("master") : [redis as Redis];
+      if (!cluster) return identify(redis as Redis, bounded);
+      // Every primary of the slot map, with the slots it serves. ioredis drops
+      // a dead node's connection and adds it back at the next slot refresh;
+      // its pool is no list of primaries. A primary without a connection, or
+      // not answering, cannot be identified: the cache stays untrusted.
+      const layout = slotLayout(cluster);
+      if (layout.size === 0) throw new Error("no slot map yet");
+      const connections = new Map(cluster.nodes("all").map((node) => [nodeKey(node), node]));
       const parts = await Promise.all(
-        nodes.map(async (node) => {
-          const info = await bounded(node.info("replication")).catch((error: unknown) => {
-            // Some managed services refuse INFO; lost connections still tell.
-            if (error instanceof Error && /unknown command|NOPERM/i.test(error.message)) return "";
-            throw error;
-          });
-          const role = /^role:(\S+)/m.exec(info)?.[1] ?? "?";
-          const replid = /^master_replid:(\S+)/m.exec(info)?.[1] ?? "?";
-          return `${node.options.host}:${node.options.port}=${role}:${replid}`;
+        [...layout].map(async ([key, ranges]) => {
+          const node = connections.get(key);
+          if (!node) {
+            cluster.refreshSlotsCache();
+            throw new Error(`no connection to the primary ${key}`);
+          }
+          return `${await identify(node, bounded)}[${ranges}]`;
         }),
       );
       return parts.sort().join(",");
@@ -182,8 +188,7 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
         watched.add(node);
         node.on("close", listener);
       };
-      if ("nodes" in redis && redis.isCluster) {
-        const cluster = redis as Cluster;
+      if (cluster) {
         for (const node of cluster.nodes()) watch(node);
         const onNode = (node: Redis) => watch(node);
         cluster.on("+node", onNode);
@@ -208,6 +213,44 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
       await bounded(redis.ping());
     },
   };
+}
+
+function isCluster(redis: AnyRedis): redis is Cluster {
+  return "isCluster" in redis && redis.isCluster;
+}
+
+const nodeKey = (node: Redis) => `${node.options.host}:${node.options.port}`;
+
+/** Address, role and replication id of one server: another data set behind it changes them. */
+async function identify(
+  node: Redis,
+  bounded: <T>(promise: Promise<T>) => Promise<T>,
+): Promise<string> {
+  const info = await bounded(node.info("replication")).catch((error: unknown) => {
+    // Some managed services refuse INFO; lost connections still tell.
+    if (error instanceof Error && /unknown command|NOPERM/i.test(error.message)) return "";
+    throw error;
+  });
+  const role = /^role:(\S+)/m.exec(info)?.[1] ?? "?";
+  const replid = /^master_replid:(\S+)/m.exec(info)?.[1] ?? "?";
+  return `${nodeKey(node)}=${role}:${replid}`;
+}
+
+/** Each primary of the client's slot map and the slot ranges it serves ("0-5460 10923"). */
+function slotLayout(cluster: Cluster): Map<string, string> {
+  const ranges = new Map<string, string[]>();
+  let start = 0;
+  for (let slot = 1; slot <= 16384; slot++) {
+    const owner = cluster.slots[start]?.[0];
+    if (slot < 16384 && cluster.slots[slot]?.[0] === owner) continue;
+    if (owner !== undefined) {
+      const list = ranges.get(owner) ?? [];
+      list.push(start === slot - 1 ? `${start}` : `${start}-${slot - 1}`);
+      ranges.set(owner, list);
+    }
+    start = slot;
+  }
+  return new Map([...ranges].map(([owner, list]) => [owner, list.join(" ")]));
 }
 
 function needsOwnDeadline(redis: AnyRedis): boolean {
