@@ -12,9 +12,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
 import request from "supertest";
 import { createRedisClient } from "../src/adapters/redis-client.js";
-import { redisCacheKeys } from "../src/adapters/redis-user-cache.js";
+import { clusterKeySlot, redisCacheKeys } from "../src/adapters/redis-user-cache.js";
 import { PASSWORD, login, logout, me, register, uniqueEmail } from "./helpers/api.js";
 import { countCacheCalls, holdNextStoreRead } from "./helpers/fault-ports.js";
 import { listen } from "./helpers/listen.js";
@@ -220,6 +221,7 @@ describe("entries on a Cluster", () => {
         const k = redisCacheKeys(keyPrefix, u.id);
         const slot = await cluster.keySlot(k.entry);
         expect(await cluster.keySlot(k.generation)).toBe(slot);
+        expect(clusterKeySlot(k.entry)).toBe(slot); // the adapter's own slot arithmetic
         expect(holder(k.entry)).toEqual([u.port]);
         expect(holder(k.generation)).toEqual([u.port]);
       }
@@ -525,6 +527,97 @@ describe("one node dead (cluster-require-full-coverage no)", () => {
     }
   });
 });
+
+describe("a slot handed to another primary that holds an older entry (no connection lost)", () => {
+  /**
+   * What a client sees after a forced failover to a lagging replica or a
+   * botched resharding: the user's slot is now served by a node whose copy of
+   * the entry predates the logout, and no connection closed. Built here by
+   * importing the old entry into another primary (IMPORTING + ASKING), then
+   * assigning the slot to it after the logout. The repair loop runs once a
+   * minute in this test, so only the change of owner itself can protect.
+   */
+  it("both instances refuse the revoked token at once, and the next pass puts the revocation on the new owner", async () => {
+    const { a, b, keyPrefix, close } = await twoInstances({
+      overrides: { cache: { repairIntervalMs: 60_000 } },
+    });
+    let slot: number | undefined;
+    let owner: { id: string; port: number } | undefined;
+    const nodeIds = new Map((await cluster.nodes()).map((n) => [n.port, n.id]));
+    try {
+      await withClusterLogs(async () => {
+        const [x] = await users([a, b], keyPrefix, 1);
+        for (const t of [a, b]) expect((await me(t.app, x!.token)).status).toBe(200);
+        const k = redisCacheKeys(keyPrefix, x!.id);
+        slot = await cluster.keySlot(k.entry);
+        owner = { port: x!.port, id: nodeIds.get(x!.port)! };
+        const target = cluster.ports.find((port) => port !== owner!.port)!;
+        const oldEntry = String(await cluster.command(owner.port, "GET", k.entry));
+        const oldGeneration = String(await cluster.command(owner.port, "GET", k.generation));
+        expect(JSON.parse(oldEntry)).toMatchObject({ jwtVersion: 0 });
+
+        // The future owner gets the entry as it is now (v0).
+        await cluster.command(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", owner.id);
+        const direct = new Redis({ port: target, host: "127.0.0.1", lazyConnect: true });
+        direct.on("error", () => {});
+        try {
+          await direct.connect();
+          const results = await direct
+            .pipeline()
+            .asking()
+            .set(k.entry, oldEntry)
+            .asking()
+            .set(k.generation, oldGeneration)
+            .exec();
+          expect(results?.map(([error]) => error)).toEqual([null, null, null, null]);
+        } finally {
+          direct.disconnect();
+        }
+
+        expect((await logout(a.app, x!.token)).status).toBe(204);
+        expect(await cachedVersionOn(owner.port, keyPrefix, x!.id)).toBe(1);
+        await handOver(slot, owner.port, target, nodeIds);
+        expect(await cluster.nodeForKey(k.entry)).toBe(target);
+        expect(await cachedVersionOn(target, keyPrefix, x!.id)).toBe(0);
+
+        for (const t of [a, b]) {
+          const res = await me(t.app, x!.token);
+          expect(res.status).toBe(401);
+          expect(res.body.error.code).toBe("token_revoked");
+        }
+        for (const t of [a, b]) expect(await t.auth.checkCache()).toBe(true);
+        expect(await cachedVersionOn(target, keyPrefix, x!.id)).toBe(1);
+        for (const t of [a, b]) expect((await me(t.app, x!.token)).status).toBe(401);
+        const fresh = await login(a.app, x!.email);
+        for (const t of [a, b]) expect((await me(t.app, fresh)).status).toBe(200);
+      });
+    } finally {
+      await close();
+      if (slot !== undefined && owner !== undefined) {
+        for (const port of cluster.ports)
+          await cluster.command(port, "CLUSTER", "SETSLOT", slot, "STABLE");
+        const servedBy = (await cluster.nodes()).find(
+          (n) => n.role === "primary" && n.slots.some(([x, y]) => slot! >= x && slot! <= y),
+        )?.port;
+        if (servedBy !== undefined && servedBy !== owner.port) {
+          await handOver(slot, servedBy, owner.port, nodeIds);
+        }
+        await cluster.waitForClusterOk({ allSlotsServed: true });
+      }
+    }
+  });
+});
+
+/** Moves `slot` from one primary to another without its keys (the old owner's are deleted). */
+async function handOver(slot: number, from: number, to: number, ids: Map<number, string>) {
+  const keys = (await cluster.command(from, "CLUSTER", "GETKEYSINSLOT", slot, 1000)) as string[];
+  for (const key of keys) await cluster.command(from, "DEL", key);
+  await cluster.command(to, "CLUSTER", "SETSLOT", slot, "NODE", ids.get(to)!);
+  for (const port of cluster.ports.filter((p) => p !== to)) {
+    await cluster.command(port, "CLUSTER", "SETSLOT", slot, "NODE", ids.get(to)!);
+  }
+  await cluster.waitForClusterOk({ allSlotsServed: true });
+}
 
 describe("a dead primary whose users were not revoked lately", () => {
   /**

@@ -63,11 +63,31 @@ export interface RedisUserCacheOptions {
   replicaAckTimeoutMs?: number;
 }
 
+const bucketOf = (id: string) => crc32(id) % CACHE_BUCKETS;
+
 /** Where a user's cache entry and its bucket's generation live. */
 export function redisCacheKeys(prefix: string, id: string): { entry: string; generation: string } {
-  const bucket = `${prefix}{u${crc32(id) % CACHE_BUCKETS}}`;
+  const bucket = `${prefix}{u${bucketOf(id)}}`;
   return { entry: `${bucket}:user:${id}`, generation: `${bucket}:generation` };
 }
+
+/** The Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag, or of the key without one. */
+export function clusterKeySlot(key: string): number {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  const tagged = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(tagged, "utf8")) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+  }
+  return crc % 16384;
+}
+
+/** The hash slot of each bucket (they do not depend on the prefix). */
+const BUCKET_SLOTS = Array.from({ length: CACHE_BUCKETS }, (_, b) => clusterKeySlot(`{u${b}}`));
 
 export function validateKeyPrefix(prefix: string): void {
   if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
@@ -87,6 +107,17 @@ type AnyRedis = Redis | Cluster;
 export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOptions): UserCache {
   validateKeyPrefix(options.keyPrefix);
   const cluster = isCluster(redis) ? redis : null;
+  const lostListeners = new Set<() => void>();
+  const connectionLost = () => {
+    for (const listener of lostListeners) listener();
+  };
+  // Cluster: which primary served each bucket's slot when the data sets were
+  // last identified. A read answered by another one (a MOVED redirect, or a
+  // slot map refreshed since) may come from a data set that missed writes,
+  // such as a replica promoted by a forced failover; no connection closes then.
+  const knownOwners: (string | undefined)[] = new Array<string | undefined>(CACHE_BUCKETS);
+  let identified = false;
+  const ownerOf = (bucket: number) => cluster?.slots[BUCKET_SLOTS[bucket]!]?.[0];
   const ttlMs = String(options.ttlSeconds * 1000);
   const replicaAcks = options.replicaAcks ?? 0;
   const ackTimeoutMs = options.replicaAckTimeoutMs ?? 250;
@@ -119,7 +150,19 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
   return {
     async read(id) {
       const k = keys(id);
+      const bucket = bucketOf(id);
+      const before = ownerOf(bucket);
       const [raw, generation] = await bounded(redis.mget(k.entry, k.generation));
+      if (cluster) {
+        const after = ownerOf(bucket);
+        // Never identified (a wrapper answers identity()): the first answer sets it.
+        if (!identified) knownOwners[bucket] ??= before;
+        if (before !== knownOwners[bucket] || after !== knownOwners[bucket]) {
+          knownOwners[bucket] = after;
+          connectionLost();
+          throw new Error(`another primary serves this user's slot now (${String(after)})`);
+        }
+      }
       let fence = generation ?? null;
       if (fence === null) {
         // First read of this bucket after a flush or restart: start a generation (rare path).
@@ -168,6 +211,7 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
       const layout = slotLayout(cluster);
       if (layout.size === 0) throw new Error("no slot map yet");
       const connections = new Map(cluster.nodes("all").map((node) => [nodeKey(node), node]));
+      const owners = Array.from({ length: CACHE_BUCKETS }, (_, bucket) => ownerOf(bucket));
       const parts = await Promise.all(
         [...layout].map(async ([key, ranges]) => {
           const node = connections.get(key);
@@ -178,6 +222,8 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
           return `${await identify(node, bounded)}[${ranges}]`;
         }),
       );
+      owners.forEach((owner, bucket) => (knownOwners[bucket] = owner));
+      identified = true;
       return parts.sort().join(",");
     },
 
@@ -188,6 +234,7 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
         watched.add(node);
         node.on("close", listener);
       };
+      lostListeners.add(listener);
       if (cluster) {
         for (const node of cluster.nodes()) watch(node);
         const onNode = (node: Redis) => watch(node);
@@ -195,13 +242,17 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
         // A node leaving the topology is a lost connection too.
         cluster.on("-node", listener);
         return () => {
+          lostListeners.delete(listener);
           cluster.off("+node", onNode);
           cluster.off("-node", listener);
           for (const node of watched) node.off("close", listener);
         };
       }
       watch(redis as Redis);
-      return () => (redis as Redis).off("close", listener);
+      return () => {
+        lostListeners.delete(listener);
+        (redis as Redis).off("close", listener);
+      };
     },
 
     onConnectionReady(listener) {
