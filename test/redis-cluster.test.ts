@@ -673,3 +673,130 @@ describe("a dead primary whose users were not revoked lately", () => {
     }
   });
 });
+
+describe("one replica per primary, revocations wait for one replica (cache.replicaAcks 1)", () => {
+  it(
+    "a logout waits on its own shard's replica (503 while that one is stopped, 204 elsewhere); a killed primary's replica takes over and no revoked token is accepted",
+    { timeout: 90_000 },
+    async ({ annotate }) => {
+      const replicated = await startCluster({ primaries: 3, replicasPerPrimary: 1 });
+      const shared: TestAppOptions = {
+        databaseUrl: database.url,
+        keyPrefix: `c:${randomUUID()}:`,
+        secret: randomBytes(32).toString("hex"),
+        redis: () => createRedisClient({ clusterNodes: replicated.startupNodes }, 200),
+        overrides: { cache: { repairIntervalMs: 50, replicaAcks: 1 } },
+      };
+      const instances: TestApp[] = [];
+      let stopped: number | undefined;
+      try {
+        instances.push(await createTestApp(shared));
+        instances.push(await createTestApp(shared));
+        const [a, b] = instances as [TestApp, TestApp];
+        const all = await inBatches(
+          Array.from({ length: 24 }, (_, i) => i),
+          10,
+          async (i) => {
+            const email = uniqueEmail("replicated");
+            const { id } = await register(instances[i % 2]!.app, email);
+            const token = await login(instances[i % 2]!.app, email);
+            const port = await replicated.nodeForKey(redisCacheKeys(shared.keyPrefix!, id).entry);
+            return { id, email, token, port } satisfies User;
+          },
+        );
+        for (const u of all) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+        const nodes = await replicated.nodes();
+        const primary = busiest(all);
+        const primaryId = nodes.find((n) => n.port === primary)!.id;
+        const replica = nodes.find((n) => n.primaryId === primaryId)!.port;
+        const onPrimary = all.filter((u) => u.port === primary);
+        const elsewhere = all.filter((u) => u.port !== primary);
+        expect(onPrimary.length).toBeGreaterThanOrEqual(4);
+
+        // The WAIT travels with the write to the user's primary: with that
+        // primary's replica stopped, a logout elsewhere is confirmed and one of
+        // its users is not (after which the instance distrusts the cache until
+        // a pass can confirm the change).
+        replicated.process(replica).pause();
+        stopped = replica;
+        expect((await logout(a.app, elsewhere[0]!.token)).status).toBe(204);
+        expect((await logout(a.app, onPrimary[0]!.token)).status).toBe(503);
+        expect(a.auth.cacheStatus().breaker).toBe("open");
+        replicated.process(replica).resume();
+        stopped = undefined;
+        await trusted(a, b);
+        expect((await logout(b.app, onPrimary[1]!.token)).status).toBe(204);
+        const revoked = [onPrimary[0]!, elsewhere[0]!, onPrimary[1]!];
+        const valid = all.filter((u) => !revoked.includes(u));
+        // The replica had every one of them before the failover.
+        const onReplica = new Redis({ port: replica, host: "127.0.0.1", lazyConnect: true });
+        onReplica.on("error", () => {});
+        try {
+          await onReplica.connect();
+          await onReplica.call("READONLY");
+          for (const u of [onPrimary[0]!, onPrimary[1]!]) {
+            const raw = await onReplica.get(redisCacheKeys(shared.keyPrefix!, u.id).entry);
+            expect(JSON.parse(String(raw))).toMatchObject({ jwtVersion: 1 });
+          }
+        } finally {
+          onReplica.disconnect();
+        }
+
+        const replays = [a, b].map((t) => t.auth.cacheStatus().replays);
+        const killedAt = Date.now();
+        await replicated.killNode(primary);
+        const answers: number[] = [];
+        await waitFor(
+          async () => {
+            for (const u of revoked)
+              for (const t of [a, b]) answers.push((await me(t.app, u.token)).status);
+            return (
+              (await replicated.nodeForKey(
+                redisCacheKeys(shared.keyPrefix!, onPrimary[0]!.id).entry,
+              )) === replica
+            );
+          },
+          { what: "the replica to take over", timeoutMs: 30_000 },
+        );
+        const promotedAfterMs = Date.now() - killedAt;
+        expect(answers.filter((status) => status !== 401)).toEqual([]);
+        // The promoted replica has no replica of its own: nothing written to it
+        // can be confirmed, so neither a logout of its users nor the replay.
+        expect((await logout(a.app, onPrimary[2]!.token)).status).toBe(503);
+        revoked.push(onPrimary[2]!);
+        for (const u of revoked) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(401);
+        }
+        await replicated.restartNode(primary);
+        await replicated.waitForClusterOk({ allSlotsServed: true });
+        expect((await replicated.nodes()).find((n) => n.port === primary)?.role).toBe("replica");
+        await trusted(a, b);
+        const trustedAfterMs = Date.now() - killedAt;
+        expect([a, b].map((t, i) => t.auth.cacheStatus().replays > replays[i]!)).toEqual([
+          true,
+          true,
+        ]);
+        for (const u of revoked) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(401);
+        }
+        for (const u of valid.filter((v) => v !== onPrimary[2])) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+        expect((await logout(b.app, onPrimary[3]!.token)).status).toBe(204);
+        await annotate(
+          `SIGKILL of a primary: its replica served the slots after ${promotedAfterMs} ms ` +
+            `(${answers.length} GET /me with revoked tokens meanwhile, all 401); ` +
+            `with the old primary back as its replica, both instances trusted the cache ${trustedAfterMs} ms after the kill`,
+        );
+      } catch (error) {
+        throw new Error(`${String(error)}\n${await replicated.logs()}`, { cause: error });
+      } finally {
+        if (stopped !== undefined) replicated.process(stopped).resume();
+        for (const t of instances) await t.close().catch(() => {});
+        await replicated.stop();
+      }
+    },
+  );
+});
