@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Redis, type Cluster } from "ioredis";
 import request from "supertest";
 import { createRedisClient } from "../src/adapters/redis-client.js";
 import { clusterKeySlot, redisCacheKeys } from "../src/adapters/redis-user-cache.js";
@@ -625,9 +625,11 @@ describe("a dead primary whose users were not revoked lately", () => {
    * refresh; an identity built from that pool flips between "two primaries"
    * (which then looked like another data set: a replay of every retained
    * change, and trust) and "three, one failing" (distrust), several times a
-   * second, for as long as the node is down.
+   * second, for as long as the node is down. Each of those connections is
+   * a new ioredis instance: the cache must not keep them (and its listener
+   * on them) once ioredis has dropped them.
    */
-  it("each instance distrusts the cache steadily until the node is back: no replay after replay, no flapping", async ({
+  it("each instance distrusts the cache steadily until the node is back: no replay after replay, no flapping, no dropped connection kept", async ({
     annotate,
   }) => {
     const { a, b, keyPrefix, close } = await twoInstances();
@@ -639,6 +641,8 @@ describe("a dead primary whose users were not revoked lately", () => {
           for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
         }
         victim = busiest(all);
+        const made: Redis[] = [];
+        a.redis.on("+node", (node: Redis) => made.push(node));
         await cluster.killNode(victim);
         await waitFor(() => [a, b].every((t) => t.auth.cacheStatus().breaker === "open"), {
           what: "both instances to distrust the cache",
@@ -663,6 +667,9 @@ describe("a dead primary whose users were not revoked lately", () => {
         await cluster.restartNode(victim);
         await trusted(a, b);
         expect([a, b].map((t, i) => t.auth.cacheStatus().replays - replays[i]!)).toEqual([1, 1]);
+        const dropped = made.filter((node) => !(a.redis as Cluster).nodes().includes(node));
+        expect(dropped.length).toBeGreaterThan(0);
+        expect(dropped.filter((node) => node.listenerCount("close") > 0)).toHaveLength(0);
         for (const u of all) {
           for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
         }

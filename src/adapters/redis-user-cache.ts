@@ -238,13 +238,20 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
       if (cluster) {
         for (const node of cluster.nodes()) watch(node);
         const onNode = (node: Redis) => watch(node);
+        // A node leaving the topology is a lost connection too. ioredis does
+        // not reuse a removed connection: forget it (while a node is down a
+        // new one is made at every slot refresh).
+        const offNode = (node: Redis) => {
+          listener();
+          node.off("close", listener);
+          watched.delete(node);
+        };
         cluster.on("+node", onNode);
-        // A node leaving the topology is a lost connection too.
-        cluster.on("-node", listener);
+        cluster.on("-node", offNode);
         return () => {
           lostListeners.delete(listener);
           cluster.off("+node", onNode);
-          cluster.off("-node", listener);
+          cluster.off("-node", offNode);
           for (const node of watched) node.off("close", listener);
         };
       }
