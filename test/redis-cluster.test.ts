@@ -464,6 +464,59 @@ describe("one node restarted empty (same nodes.conf)", () => {
   });
 });
 
+describe("one node hung (SIGSTOP: connections stay open, nothing answers)", () => {
+  /**
+   * Every command to the hung node must give up within its bound (200 ms)
+   * for the request to fall back. (ioredis 6.0.0 applies commandTimeout to
+   * auto-pipelined Cluster commands as well; the cache's own deadline is a
+   * second bound: with it disabled this test passes too.)
+   */
+  it("every request still answers within the bound, a logout of its user answers 503, and once it resumes that token is refused everywhere", async ({
+    annotate,
+  }) => {
+    const { a, b, keyPrefix, close } = await twoInstances();
+    let paused: number | undefined;
+    try {
+      await withClusterLogs(async () => {
+        const all = await users([a, b], keyPrefix, 12);
+        for (const u of all) {
+          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
+        }
+        const victim = busiest(all);
+        const mine = all.find((u) => u.port === victim)!;
+        cluster.process(victim).pause();
+        paused = victim;
+        const timings: number[] = [];
+        for (const u of all) {
+          for (const t of [a, b]) {
+            const started = performance.now();
+            expect((await me(t.app, u.token)).status).toBe(200);
+            timings.push(performance.now() - started);
+          }
+        }
+        const started = performance.now();
+        expect((await logout(a.app, mine.token)).status).toBe(503);
+        const logoutMs = performance.now() - started;
+        expect(Math.max(...timings, logoutMs)).toBeLessThan(3000);
+        for (const t of [a, b]) expect((await me(t.app, mine.token)).status).toBe(401);
+
+        cluster.process(victim).resume();
+        paused = undefined;
+        await trusted(a, b);
+        for (const t of [a, b]) expect((await me(t.app, mine.token)).status).toBe(401);
+        expect(await cachedVersionOn(victim, keyPrefix, mine.id)).toBe(1);
+        await annotate(
+          `with one primary stopped: ${timings.length} GET /me, p50 ${percentile(timings, 50).toFixed(1)} ms, ` +
+            `max ${Math.max(...timings).toFixed(1)} ms; the logout's 503 after ${logoutMs.toFixed(1)} ms`,
+        );
+      });
+    } finally {
+      if (paused !== undefined) cluster.process(paused).resume();
+      await close();
+    }
+  });
+});
+
 describe("one node dead (cluster-require-full-coverage no)", () => {
   it("its users are answered from Postgres within the time bound (200 valid, 401 revoked), and so is everyone else", async ({
     annotate,
