@@ -63,11 +63,31 @@ export interface RedisUserCacheOptions {
   replicaAckTimeoutMs?: number;
 }
 
+const bucketOf = (id: string) => crc32(id) % CACHE_BUCKETS;
+
 /** Where a user's cache entry and its bucket's generation live. */
 export function redisCacheKeys(prefix: string, id: string): { entry: string; generation: string } {
-  const bucket = `${prefix}{u${crc32(id) % CACHE_BUCKETS}}`;
+  const bucket = `${prefix}{u${bucketOf(id)}}`;
   return { entry: `${bucket}:user:${id}`, generation: `${bucket}:generation` };
 }
+
+/** The Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag, or of the key without one. */
+export function clusterKeySlot(key: string): number {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  const tagged = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(tagged, "utf8")) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+  }
+  return crc % 16384;
+}
+
+/** The hash slot of each bucket (they do not depend on the prefix). */
+const BUCKET_SLOTS = Array.from({ length: CACHE_BUCKETS }, (_, b) => clusterKeySlot(`{u${b}}`));
 
 export function validateKeyPrefix(prefix: string): void {
   if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
@@ -86,6 +106,18 @@ type AnyRedis = Redis | Cluster;
  */
 export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOptions): UserCache {
   validateKeyPrefix(options.keyPrefix);
+  const cluster = isCluster(redis) ? redis : null;
+  const lostListeners = new Set<() => void>();
+  const connectionLost = () => {
+    for (const listener of lostListeners) listener();
+  };
+  // Cluster: which primary served each bucket's slot when the data sets were
+  // last identified. A read answered by another one (a MOVED redirect, or a
+  // slot map refreshed since) may come from a data set that missed writes,
+  // such as a replica promoted by a forced failover; no connection closes then.
+  const knownOwners: (string | undefined)[] = new Array<string | undefined>(CACHE_BUCKETS);
+  let identified = false;
+  const ownerOf = (bucket: number) => cluster?.slots[BUCKET_SLOTS[bucket]!]?.[0];
   const ttlMs = String(options.ttlSeconds * 1000);
   const replicaAcks = options.replicaAcks ?? 0;
   const ackTimeoutMs = options.replicaAckTimeoutMs ?? 250;
@@ -119,7 +151,19 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
   return {
     async read(id) {
       const k = keys(id);
+      const bucket = bucketOf(id);
+      const before = ownerOf(bucket);
       const [raw, generation] = await bounded(redis.mget(k.entry, k.generation));
+      if (cluster) {
+        const after = ownerOf(bucket);
+        // Never identified (a wrapper answers identity()): the first answer sets it.
+        if (!identified) knownOwners[bucket] ??= before;
+        if (before !== knownOwners[bucket] || after !== knownOwners[bucket]) {
+          knownOwners[bucket] = after;
+          connectionLost();
+          throw new Error(`another primary serves this user's slot now (${String(after)})`);
+        }
+      }
       let fence = generation ?? null;
       if (fence === null) {
         // First read of this bucket after a flush or restart: start a generation (rare path).
@@ -160,22 +204,29 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
     },
 
     async identity() {
-      const nodes = "nodes" in redis && redis.isCluster ? redis.nodes("master") : [redis as Redis];
-      let known = true;
+      if (!cluster) return identify(redis as Redis, bounded);
+      // Every primary of the slot map, with the slots it serves. ioredis drops
+      // a dead node's connection and adds it back at the next slot refresh;
+      // its pool is no list of primaries. A primary without a connection, or
+      // not answering, cannot be identified: the cache stays untrusted.
+      const layout = slotLayout(cluster);
+      if (layout.size === 0) throw new Error("no slot map yet");
+      const connections = new Map(cluster.nodes("all").map((node) => [nodeKey(node), node]));
+      const owners = Array.from({ length: CACHE_BUCKETS }, (_, bucket) => ownerOf(bucket));
       const parts = await Promise.all(
-        nodes.map(async (node) => {
-          const info = await bounded(node.info("replication")).catch((error: unknown) => {
-            // Some managed services refuse INFO; lost connections still tell.
-            if (error instanceof Error && /unknown command|NOPERM/i.test(error.message)) return "";
-            throw error;
-          });
-          const role = /^role:(\S+)/m.exec(info)?.[1];
-          const replid = /^master_replid:(\S+)/m.exec(info)?.[1];
-          if (!role || !replid) known = false;
-          return `${node.options.host}:${node.options.port}=${role}:${replid}`;
+        [...layout].map(async ([key, ranges]) => {
+          const node = connections.get(key);
+          if (!node) {
+            cluster.refreshSlotsCache();
+            throw new Error(`no connection to the primary ${key}`);
+          }
+          const identity = await identify(node, bounded);
+          return identity === null ? null : `${identity}[${ranges}]`;
         }),
       );
-      return known && parts.length > 0 ? parts.sort().join(",") : null;
+      owners.forEach((owner, bucket) => (knownOwners[bucket] = owner));
+      identified = true;
+      return parts.some((part) => part === null) ? null : parts.sort().join(",");
     },
 
     async lastReplayedOn() {
@@ -193,21 +244,32 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
         watched.add(node);
         node.on("close", listener);
       };
-      if ("nodes" in redis && redis.isCluster) {
-        const cluster = redis as Cluster;
+      lostListeners.add(listener);
+      if (cluster) {
         for (const node of cluster.nodes()) watch(node);
         const onNode = (node: Redis) => watch(node);
+        // A node leaving the topology is a lost connection too. ioredis does
+        // not reuse a removed connection: forget it (while a node is down a
+        // new one is made at every slot refresh).
+        const offNode = (node: Redis) => {
+          listener();
+          node.off("close", listener);
+          watched.delete(node);
+        };
         cluster.on("+node", onNode);
-        // A node leaving the topology is a lost connection too.
-        cluster.on("-node", listener);
+        cluster.on("-node", offNode);
         return () => {
+          lostListeners.delete(listener);
           cluster.off("+node", onNode);
-          cluster.off("-node", listener);
+          cluster.off("-node", offNode);
           for (const node of watched) node.off("close", listener);
         };
       }
       watch(redis as Redis);
-      return () => (redis as Redis).off("close", listener);
+      return () => {
+        lostListeners.delete(listener);
+        (redis as Redis).off("close", listener);
+      };
     },
 
     onConnectionReady(listener) {
@@ -219,6 +281,47 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
       await bounded(redis.ping());
     },
   };
+}
+
+function isCluster(redis: AnyRedis): redis is Cluster {
+  return "isCluster" in redis && redis.isCluster;
+}
+
+const nodeKey = (node: Redis) => `${node.options.host}:${node.options.port}`;
+
+/**
+ * Address, role and replication id of one server: another data set behind it
+ * changes them. Null when the server will not say (INFO refused).
+ */
+async function identify(
+  node: Redis,
+  bounded: <T>(promise: Promise<T>) => Promise<T>,
+): Promise<string | null> {
+  const info = await bounded(node.info("replication")).catch((error: unknown) => {
+    // Some managed services refuse INFO; lost connections still tell.
+    if (error instanceof Error && /unknown command|NOPERM/i.test(error.message)) return "";
+    throw error;
+  });
+  const role = /^role:(\S+)/m.exec(info)?.[1];
+  const replid = /^master_replid:(\S+)/m.exec(info)?.[1];
+  return role && replid ? `${nodeKey(node)}=${role}:${replid}` : null;
+}
+
+/** Each primary of the client's slot map and the slot ranges it serves ("0-5460 10923"). */
+function slotLayout(cluster: Cluster): Map<string, string> {
+  const ranges = new Map<string, string[]>();
+  let start = 0;
+  for (let slot = 1; slot <= 16384; slot++) {
+    const owner = cluster.slots[start]?.[0];
+    if (slot < 16384 && cluster.slots[slot]?.[0] === owner) continue;
+    if (owner !== undefined) {
+      const list = ranges.get(owner) ?? [];
+      list.push(start === slot - 1 ? `${start}` : `${start}-${slot - 1}`);
+      ranges.set(owner, list);
+    }
+    start = slot;
+  }
+  return new Map([...ranges].map(([owner, list]) => [owner, list.join(" ")]));
 }
 
 function needsOwnDeadline(redis: AnyRedis): boolean {

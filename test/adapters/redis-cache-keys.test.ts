@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   CACHE_BUCKETS,
+  clusterKeySlot,
   redisCacheKeys,
   validateKeyPrefix,
 } from "../../src/adapters/redis-user-cache.js";
@@ -25,5 +26,25 @@ describe("redisCacheKeys", () => {
   it("refuses a prefix with its own hash tag", () => {
     expect(() => validateKeyPrefix("{auth}:")).toThrow(/\{ or \}/);
     expect(() => validateKeyPrefix("auth:")).not.toThrow();
+  });
+});
+
+describe("clusterKeySlot", () => {
+  it("is Redis Cluster's CRC16 of the hash tag, or of the whole key without one", () => {
+    // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
+    expect(clusterKeySlot("123456789")).toBe(0x31c3 % 16384);
+    expect(clusterKeySlot("foo")).toBe(12182);
+    expect(clusterKeySlot("bar")).toBe(5061);
+    expect(clusterKeySlot("{user1000}.following")).toBe(clusterKeySlot("user1000"));
+    expect(clusterKeySlot("foo{}{bar}")).toBe(clusterKeySlot("foo{}{bar}")); // empty tag: whole key
+    expect(clusterKeySlot("foo{}{bar}")).not.toBe(clusterKeySlot("bar"));
+    expect(clusterKeySlot("foo{{bar}}zap")).toBe(clusterKeySlot("{bar"));
+  });
+
+  it("puts a user's entry and generation in one slot, whatever the prefix", () => {
+    const a = redisCacheKeys("auth:", "some-user");
+    const b = redisCacheKeys("other:", "some-user");
+    expect(clusterKeySlot(a.entry)).toBe(clusterKeySlot(a.generation));
+    expect(clusterKeySlot(a.entry)).toBe(clusterKeySlot(b.entry));
   });
 });

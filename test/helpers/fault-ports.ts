@@ -1,7 +1,7 @@
 import { redisCacheKeys } from "../../src/adapters/redis-user-cache.js";
 import { decodeCachedUser, encodeCachedUser } from "../../src/core/cache-entry.js";
 import type { AuthStore, CachedUser, UserCache } from "../../src/core/ports.js";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import type { AuthPorts } from "./test-app.js";
 
 /**
@@ -14,7 +14,7 @@ import type { AuthPorts } from "./test-app.js";
  * The seed article's cache: plain GET and SET, no version check, no fence,
  * and no reaction to lost connections or failovers.
  */
-export function naiveCache(redis: Redis, keyPrefix: string, ttlSeconds = 600): UserCache {
+export function naiveCache(redis: Redis | Cluster, keyPrefix: string, ttlSeconds = 600): UserCache {
   const key = (id: string) => redisCacheKeys(keyPrefix, id).entry;
   const set = async (user: CachedUser) => {
     await redis.set(key(user.id), encodeCachedUser(user), "EX", ttlSeconds);
@@ -42,7 +42,7 @@ export function withoutRepairs(store: AuthStore): AuthStore {
 }
 
 export type Design = "real" | "naive";
-type Wrap = (ports: AuthPorts, context: { redis: Redis; keyPrefix: string }) => AuthPorts;
+type Wrap = (ports: AuthPorts, context: { redis: Redis | Cluster; keyPrefix: string }) => AuthPorts;
 
 /** `naive` swaps in the seed's cache and drops repairs; `real` leaves the ports alone. */
 export function designPorts(design: Design, then: Wrap = (ports) => ports): Wrap {

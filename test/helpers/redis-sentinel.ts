@@ -80,7 +80,9 @@ export async function startSentinelTopology(
   }
 
   try {
-    const [primaryPort, replicaPort, ...sentinelPorts] = await distinctFreePorts(5);
+    // The proxy's port is chosen with the others: one it picked itself could be
+    // a sentinel's before that sentinel starts.
+    const [primaryPort, replicaPort, proxyPort, ...sentinelPorts] = await distinctFreePorts(6);
     const server = async (role: string, port: number, extra: string[]) => {
       const data = join(dir, `${role}-${port}`);
       await mkdir(data);
@@ -111,7 +113,7 @@ export async function startSentinelTopology(
     };
 
     await server("primary", primaryPort!, []);
-    proxy = await startTcpProxy({ port: primaryPort! });
+    proxy = await startTcpProxy({ port: primaryPort! }, proxyPort);
     await server("replica", replicaPort!, [
       "--replicaof",
       "127.0.0.1",

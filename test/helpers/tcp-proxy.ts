@@ -38,7 +38,15 @@ interface Pipe {
   ended: boolean;
 }
 
-export async function startTcpProxy(target: { port: number; host?: string }): Promise<TcpProxy> {
+/**
+ * `listenPort`: where the proxy listens (default: any free port; give one
+ * chosen together with the other ports of a topology, so that the proxy
+ * cannot take one of them before its server starts).
+ */
+export async function startTcpProxy(
+  target: { port: number; host?: string },
+  listenPort = 0,
+): Promise<TcpProxy> {
   const host = target.host ?? "127.0.0.1";
   const holding = { upstream: false, downstream: false };
   const pipes = new Set<Pipe>();
@@ -90,7 +98,7 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(listenPort, "127.0.0.1", () => resolve());
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;

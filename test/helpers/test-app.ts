@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { PrismaPg } from "@prisma/adapter-pg";
-import { Redis } from "ioredis";
+import { Redis, type Cluster } from "ioredis";
 import type { Express } from "express";
 import { redisAttemptLimiters } from "../../src/adapters/attempt-limiters.js";
 import { createPrismaAuthStore } from "../../src/adapters/prisma-auth-store.js";
@@ -79,7 +79,7 @@ export async function connectRedis(url: string, commandTimeoutMs = 500): Promise
 }
 
 /** Swallows the client's error events (tests look at statuses) and waits until it is ready. */
-export async function readyRedis(redis: Redis, what = "redis"): Promise<Redis> {
+export async function readyRedis<R extends Redis | Cluster>(redis: R, what = "redis"): Promise<R> {
   redis.on("error", () => {});
   try {
     await waitFor(() => redis.status === "ready", { what });
@@ -108,6 +108,24 @@ export async function stateSnapshot(t: Pick<TestApp, "prisma" | "redis" | "keyPr
   return { users, sessions, repairs, keys, values };
 }
 
+/**
+ * Deletes the keys matching `pattern`: on a Cluster, on every primary, one
+ * key per command (keys of different slots cannot share one).
+ */
+async function deleteKeys(redis: Redis | Cluster, pattern: string): Promise<void> {
+  if (!("isCluster" in redis && redis.isCluster)) {
+    const keys = await (redis as Redis).keys(pattern);
+    if (keys.length > 0) await redis.del(...keys);
+    return;
+  }
+  await Promise.all(
+    (redis as Cluster).nodes("master").map(async (node) => {
+      const keys = await node.keys(pattern);
+      await Promise.all(keys.map((key) => node.del(key)));
+    }),
+  );
+}
+
 /** Captures what the service logs, so tests can check nothing secret is in it. */
 export function captureLogs() {
   const lines: string[] = [];
@@ -130,7 +148,8 @@ export interface TestApp {
   app: Express;
   auth: Auth;
   prisma: PrismaClient;
-  redis: Redis;
+  /** A standalone or Sentinel client, or a Cluster (see `redis` in the options). */
+  redis: Redis | Cluster;
   keyPrefix: string;
   secret: string;
   databaseUrl: string;
@@ -143,9 +162,10 @@ export interface TestAppOptions {
   /**
    * Builds this instance's own ioredis client instead of connecting to
    * `redisUrl` (which is then ignored), e.g. in Sentinel mode:
-   * `() => new Redis({ sentinels, name, ...authRedisOptions(200) })`.
+   * `() => new Redis({ sentinels, name, ...authRedisOptions(200) })`, or a
+   * Cluster: `() => createRedisClient({ clusterNodes }, 200)`.
    */
-  redis?: () => Redis;
+  redis?: () => Redis | Cluster;
   /** Reuse an existing database (e.g. a second instance); otherwise a fresh one is made and dropped. */
   databaseUrl?: string;
   secret?: string;
@@ -154,7 +174,10 @@ export interface TestAppOptions {
   trustProxy?: boolean | number | string;
   overrides?: Partial<CreateAuthOptions>;
   /** Wrap the real adapters: fault injection, counting, or a naive design to compare against. */
-  wrapPorts?: (ports: AuthPorts, context: { redis: Redis; keyPrefix: string }) => AuthPorts;
+  wrapPorts?: (
+    ports: AuthPorts,
+    context: { redis: Redis | Cluster; keyPrefix: string },
+  ) => AuthPorts;
   /** Wait until the breaker has closed (default true; false when a dependency is down on purpose). */
   awaitTrustedCache?: boolean;
   /** Redis per-command timeout (default 500 ms). */
@@ -213,8 +236,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logs: lines,
     async close() {
       auth.close();
-      const keys = await redis.keys(`${keyPrefix}*`).catch(() => []);
-      if (keys.length > 0) await redis.del(...keys).catch(() => {});
+      await deleteKeys(redis, `${keyPrefix}*`).catch(() => {});
       redis.disconnect();
       await prisma.$disconnect();
       await database?.drop();
