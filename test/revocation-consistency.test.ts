@@ -113,7 +113,6 @@ async function cachedRevocation(t: TestApp, id: string, token: string, kind: Rev
   return entry.revokedSessions.some(([sid]) => sid === sessionOf(token)) ? 1 : 0;
 }
 
-
 async function trusted(...instances: TestApp[]) {
   for (const t of instances) {
     await waitFor(() => t.auth.cacheStatus().breaker === "closed", {

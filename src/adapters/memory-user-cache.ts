@@ -61,8 +61,9 @@ export function createMemoryUserCache(options: MemoryUserCacheOptions): UserCach
     async write(user) {
       setUnlessNewer(user);
     },
-    async identity() {
-      return "memory";
+    shardOf: () => "memory",
+    async identities() {
+      return new Map([["memory", "memory"]]);
     },
     onConnectionLost() {
       return () => {};

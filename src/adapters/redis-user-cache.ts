@@ -64,6 +64,8 @@ export interface RedisUserCacheOptions {
 }
 
 const bucketOf = (id: string) => crc32(id) % CACHE_BUCKETS;
+/** The name of the one shard of a single server (standalone or Sentinel). */
+const SINGLE_SHARD = "redis";
 
 /** Where a user's cache entry and its bucket's generation live. */
 export function redisCacheKeys(prefix: string, id: string): { entry: string; generation: string } {
@@ -107,9 +109,9 @@ type AnyRedis = Redis | Cluster;
 export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOptions): UserCache {
   validateKeyPrefix(options.keyPrefix);
   const cluster = isCluster(redis) ? redis : null;
-  const lostListeners = new Set<() => void>();
-  const connectionLost = () => {
-    for (const listener of lostListeners) listener();
+  const lostListeners = new Set<(shard: string | null) => void>();
+  const connectionLost = (shard: string | null) => {
+    for (const listener of lostListeners) listener(shard);
   };
   // Cluster: which primary served each bucket's slot when the data sets were
   // last identified. A read answered by another one (a MOVED redirect, or a
@@ -122,6 +124,7 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
   const replicaAcks = options.replicaAcks ?? 0;
   const ackTimeoutMs = options.replicaAckTimeoutMs ?? 250;
   const keys = (id: string) => redisCacheKeys(options.keyPrefix, id);
+  // A hash: shard → the identity of its data set when a replay last completed on it.
   const replayMarkKey = `${options.keyPrefix}replayed-on`;
   // ioredis 6 does not apply `commandTimeout` to auto-pipelined Cluster
   // commands; the bound is then kept here.
@@ -158,9 +161,12 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
         const after = ownerOf(bucket);
         // Never identified (a wrapper answers identity()): the first answer sets it.
         if (!identified) knownOwners[bucket] ??= before;
-        if (before !== knownOwners[bucket] || after !== knownOwners[bucket]) {
+        const known = knownOwners[bucket];
+        if (before !== known || after !== known) {
+          // Both may be affected: the old owner lost the slot, the new one may hold stale data.
+          connectionLost(known ?? null);
+          connectionLost(after ?? null);
           knownOwners[bucket] = after;
-          connectionLost();
           throw new Error(`another primary serves this user's slot now (${String(after)})`);
         }
       }
@@ -203,72 +209,93 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
       }
     },
 
-    async identity() {
-      if (!cluster) return identify(redis as Redis, bounded);
+    shardOf(id) {
+      if (!cluster) return SINGLE_SHARD;
+      const bucket = bucketOf(id);
+      return knownOwners[bucket] ?? ownerOf(bucket) ?? "unassigned";
+    },
+
+    async identities() {
+      if (!cluster) {
+        return new Map<string, string | null | undefined>([
+          [SINGLE_SHARD, await identify(redis as Redis, bounded)],
+        ]);
+      }
       // Every primary of the slot map, with the slots it serves. ioredis drops
       // a dead node's connection and adds it back at the next slot refresh;
       // its pool is no list of primaries. A primary without a connection, or
-      // not answering, cannot be identified: the cache stays untrusted.
+      // not answering, is left out: its shard stays untrusted.
       const layout = slotLayout(cluster);
       if (layout.size === 0) throw new Error("no slot map yet");
       const connections = new Map(cluster.nodes("all").map((node) => [nodeKey(node), node]));
       const owners = Array.from({ length: CACHE_BUCKETS }, (_, bucket) => ownerOf(bucket));
-      const parts = await Promise.all(
+      const identities = new Map<string, string | null | undefined>();
+      let missing = false;
+      await Promise.all(
         [...layout].map(async ([key, ranges]) => {
+          identities.set(key, undefined); // a shard, unless it answers below
           const node = connections.get(key);
           if (!node) {
-            cluster.refreshSlotsCache();
-            throw new Error(`no connection to the primary ${key}`);
+            missing = true;
+            return;
           }
-          const identity = await identify(node, bounded);
-          return identity === null ? null : `${identity}[${ranges}]`;
+          try {
+            const identity = await identify(node, bounded);
+            identities.set(key, identity === null ? null : `${identity}[${ranges}]`);
+          } catch {
+            // Not answering: a shard that cannot be asked now.
+          }
         }),
       );
+      if (missing) cluster.refreshSlotsCache();
       owners.forEach((owner, bucket) => (knownOwners[bucket] = owner));
       identified = true;
-      return parts.some((part) => part === null) ? null : parts.sort().join(",");
+      return identities;
     },
 
-    async lastReplayedOn() {
-      return bounded(redis.get(replayMarkKey));
+    async lastReplayedOn(shard) {
+      return bounded(redis.hget(replayMarkKey, shard));
     },
 
-    async markReplayed(identity) {
-      await bounded(redis.set(replayMarkKey, identity));
+    async markReplayed(shard, identity) {
+      await bounded(redis.hset(replayMarkKey, shard, identity));
     },
 
     onConnectionLost(listener) {
-      const watched = new Set<Redis>();
-      const watch = (node: Redis) => {
-        if (watched.has(node)) return;
-        watched.add(node);
-        node.on("close", listener);
-      };
       lostListeners.add(listener);
-      if (cluster) {
-        for (const node of cluster.nodes()) watch(node);
-        const onNode = (node: Redis) => watch(node);
-        // A node leaving the topology is a lost connection too. ioredis does
-        // not reuse a removed connection: forget it (while a node is down a
-        // new one is made at every slot refresh).
-        const offNode = (node: Redis) => {
-          listener();
-          node.off("close", listener);
-          watched.delete(node);
-        };
-        cluster.on("+node", onNode);
-        cluster.on("-node", offNode);
+      if (!cluster) {
+        const onClose = () => listener(SINGLE_SHARD);
+        redis.on("close", onClose);
         return () => {
           lostListeners.delete(listener);
-          cluster.off("+node", onNode);
-          cluster.off("-node", offNode);
-          for (const node of watched) node.off("close", listener);
+          redis.off("close", onClose);
         };
       }
-      watch(redis as Redis);
+      const watched = new Map<Redis, () => void>();
+      const watch = (node: Redis) => {
+        if (watched.has(node)) return;
+        const onClose = () => listener(nodeKey(node));
+        watched.set(node, onClose);
+        node.on("close", onClose);
+      };
+      for (const node of cluster.nodes()) watch(node);
+      const onNode = (node: Redis) => watch(node);
+      // A node leaving the topology is a lost connection too. ioredis does not
+      // reuse a removed connection: forget it (while a node is down a new one
+      // is made at every slot refresh).
+      const offNode = (node: Redis) => {
+        listener(nodeKey(node));
+        const onClose = watched.get(node);
+        if (onClose) node.off("close", onClose);
+        watched.delete(node);
+      };
+      cluster.on("+node", onNode);
+      cluster.on("-node", offNode);
       return () => {
         lostListeners.delete(listener);
-        (redis as Redis).off("close", listener);
+        cluster.off("+node", onNode);
+        cluster.off("-node", offNode);
+        for (const [node, onClose] of watched) node.off("close", onClose);
       };
     },
 

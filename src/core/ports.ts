@@ -197,7 +197,12 @@ export interface CacheRead {
   fence: string;
 }
 
-/** The shared cache (Redis). Every method may throw when it is slow or down. */
+/**
+ * The shared cache (Redis). Every method may throw when it is slow or down.
+ * It is trusted shard by shard: a Redis Cluster primary is a shard, a single
+ * server is the one shard. A lost connection or another data set behind a
+ * shard makes only that shard's users read the store until it is repaired.
+ */
 export interface UserCache {
   read(id: string): Promise<CacheRead>;
   /**
@@ -211,30 +216,36 @@ export interface UserCache {
    * replicas) hold it; otherwise throws.
    */
   write(user: CachedUser): Promise<void>;
+  /** The shard a user's entry is in (stable until `identities()` sees the layout change). */
+  shardOf(id: string): string;
   /**
-   * Names the data set currently behind the cache (for Redis, the primary's
-   * replication id per node). A change means a failover or restart happened:
-   * entries may have gone back in time. Null when the cache cannot tell (a
-   * managed Redis that refuses INFO): only lost connections then reveal one.
+   * Every shard there is now, and the data set behind each (for Redis, a
+   * primary's address, replication id and slots). Another name for a shard
+   * means a failover or a restart: its entries may have gone back in time.
+   * `null`: the shard answers but will not say (a managed Redis that refuses
+   * INFO; only lost connections then reveal a failover). `undefined`: it is
+   * a shard but cannot be asked now (it stays untrusted). A shard missing
+   * from the map is no shard any more (a primary demoted to a replica).
    */
-  identity(): Promise<string | null>;
+  identities(): Promise<Map<string, string | null | undefined>>;
   /**
-   * Optional. The identity of the data set on which an instance last
-   * completed a replay of every retained change (null: none known), and the
-   * recording of one. An instance that lost its connection and finds its
-   * data set there skips its own replay: every retained change is in that
-   * data set already, or still pending. The mark lives in the cache, so a
-   * failover that loses writes loses it too (or leaves the old identity).
+   * Calls `listener` synchronously whenever a connection to a shard is lost
+   * (null: possibly to every shard): whatever answers next may be another
+   * server. Returns an unsubscribe.
    */
-  lastReplayedOn?(): Promise<string | null>;
-  markReplayed?(identity: string): Promise<void>;
-  /**
-   * Calls `listener` synchronously whenever a connection to the cache is lost:
-   * whatever answers next may be another server. Returns an unsubscribe.
-   */
-  onConnectionLost(listener: () => void): () => void;
+  onConnectionLost(listener: (shard: string | null) => void): () => void;
   /** Optional: calls `listener` when a connection is (re)established, a good moment for a repair pass. */
   onConnectionReady?(listener: () => void): () => void;
+  /**
+   * Optional. The identity of a shard's data set on which an instance last
+   * completed a replay of every retained change (null: none known), and the
+   * recording of one. An instance that finds its shard's current identity
+   * there skips its own replay: every retained change is in that data set
+   * already, or still pending. The mark lives in the cache, so a failover that
+   * loses writes loses it too (or leaves an older identity).
+   */
+  lastReplayedOn?(shard: string): Promise<string | null>;
+  markReplayed?(shard: string, identity: string): Promise<void>;
   ping(): Promise<void>;
 }
 

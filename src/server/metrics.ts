@@ -109,8 +109,16 @@ export function createMetricsRegistry(auth: Auth): Registry {
     (s) => s.writeThroughFailures,
   );
   new Gauge({
+    name: "auth_cache_untrusted_shards",
+    help: "Cache shards (Cluster primaries; 1 for a single Redis) whose users read Postgres now",
+    registers: [registry],
+    collect() {
+      this.set(status().untrustedShards);
+    },
+  });
+  new Gauge({
     name: "auth_cache_breaker_open",
-    help: "1 while Redis is not trusted and every lookup reads Postgres",
+    help: "1 while some shard of Redis is not trusted and its users read Postgres",
     registers: [registry],
     collect() {
       this.set(status().breaker === "open" ? 1 : 0);

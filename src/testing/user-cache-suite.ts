@@ -89,8 +89,14 @@ export function testUserCache(options: UserCacheSuiteOptions): void {
       expect((await cache.read(b)).user).toBeNull();
     });
 
-    it("names the data set behind it the same way twice", async () => {
-      expect(await cache.identity()).toBe(await cache.identity());
+    it("names each shard's data set the same way twice, and puts a user in one shard", async () => {
+      const first = await cache.identities();
+      expect(first.size).toBeGreaterThan(0);
+      expect(await cache.identities()).toEqual(first);
+      const id = randomUUID();
+      expect(first.has(cache.shardOf(id))).toBe(true);
+      expect(first.get(cache.shardOf(id))).not.toBeUndefined(); // it answers
+      expect(cache.shardOf(id)).toBe(cache.shardOf(id));
     });
 
     it("lets a connection-loss listener be removed", () => {

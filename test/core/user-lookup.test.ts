@@ -21,39 +21,48 @@ function setup(shared?: {
   const mark = shared?.mark;
   const inner = createMemoryUserCache({ ttlSeconds: 600 });
   const calls = { read: 0, fill: 0, write: 0, findUserById: 0 };
-  const faults = { cache: false };
+  const faults = { cache: false, shards: new Set<string>() };
   let identity = "server-1";
-  const lostListeners = new Set<() => void>();
+  // Users on a second shard, for the tests of shards apart; everyone else is on "s1".
+  const onSecondShard = new Set<string>();
+  const shardOf = (id: string) => (onSecondShard.has(id) ? "s2" : "s1");
+  const lostListeners = new Set<(shard: string | null) => void>();
   let gate: Promise<void> | undefined;
   let release = () => {};
   // Entries a "failover" may put back: a copy of the cache as it was.
-  const failIfDown = () => {
-    if (faults.cache) throw new Error("timeout");
+  const failIfDown = (id?: string) => {
+    if (faults.cache || (id !== undefined && faults.shards.has(shardOf(id)))) {
+      throw new Error("timeout");
+    }
   };
   const cache: UserCache & { entries: Map<string, CachedUser> } = {
     entries: new Map(),
     async read(id) {
       calls.read++;
-      failIfDown();
+      failIfDown(id);
       const user = cache.entries.get(id) ?? null;
       return { user, fence: (await inner.read(id)).fence };
     },
     async fill(user, fence) {
       calls.fill++;
-      failIfDown();
+      failIfDown(user.id);
       const done = await inner.fill(user, fence);
       if (done) cache.entries.set(user.id, (await inner.read(user.id)).user!);
       return done;
     },
     async write(user) {
       calls.write++;
-      failIfDown();
+      failIfDown(user.id);
       await inner.write(user);
       cache.entries.set(user.id, (await inner.read(user.id)).user!);
     },
-    async identity() {
+    shardOf,
+    async identities() {
       failIfDown();
-      return identity;
+      const all = new Map<string, string | null | undefined>([["s1", identity]]);
+      if (onSecondShard.size > 0) all.set("s2", "server-s2");
+      for (const down of faults.shards) all.set(down, undefined);
+      return all;
     },
     onConnectionLost(listener) {
       lostListeners.add(listener);
@@ -61,8 +70,10 @@ function setup(shared?: {
     },
     ...(mark
       ? {
-          lastReplayedOn: async () => mark.on,
-          markReplayed: async (on: string) => void (mark.on = on),
+          lastReplayedOn: async (shard: string) => (shard === "s1" ? mark.on : null),
+          markReplayed: async (shard: string, on: string) => {
+            if (shard === "s1") mark.on = on;
+          },
         }
       : {}),
     async ping() {
@@ -92,7 +103,9 @@ function setup(shared?: {
     lookup,
     calls,
     faults,
-    loseConnection: () => lostListeners.forEach((listener) => listener()),
+    loseConnection: (shard: string | null = "s1") =>
+      lostListeners.forEach((listener) => listener(shard)),
+    onSecondShard,
     setIdentity: (next: string) => (identity = next),
     hold() {
       gate = new Promise((resolve) => (release = resolve));
@@ -189,6 +202,57 @@ describe("a lost connection", () => {
   });
 });
 
+describe("shards of the cache", () => {
+  async function twoShards() {
+    const t = setup();
+    const [a, b] = [await userIn(t.store), await userIn(t.store)];
+    t.onSecondShard.add(b.id);
+    await trusted(t);
+    await t.lookup.get(a.id);
+    await t.lookup.get(b.id);
+    expect(t.lookup.status()).toMatchObject({ shards: 2, untrustedShards: 0 });
+    return { t, a, b };
+  }
+
+  it("a lost connection to one shard sends only its users to the store; the other's stay on the cache and can be revoked", async () => {
+    const { t, a, b } = await twoShards();
+    t.loseConnection("s1");
+    expect(t.lookup.status()).toMatchObject({ breaker: "open", untrustedShards: 1 });
+    const reads = t.calls.findUserById;
+    const hits = t.lookup.status().hits;
+    await t.lookup.get(a.id);
+    await t.lookup.get(b.id);
+    expect(t.calls.findUserById).toBe(reads + 1); // a's, from the store
+    expect(t.lookup.status().hits).toBe(hits + 1); // b's, from the cache
+    const changedB = await t.store.changeUser(b.id, { type: "revoke-all", reason: "signed_out" });
+    await t.lookup.writeThrough(changedB!.state, changedB!.state.revision);
+    const changedA = await t.store.changeUser(a.id, { type: "revoke-all", reason: "signed_out" });
+    await expect(
+      t.lookup.writeThrough(changedA!.state, changedA!.state.revision),
+    ).rejects.toBeInstanceOf(ServiceUnavailableError);
+    // The next pass replays shard s1 alone (a's change with it), then trusts it.
+    await trusted(t);
+    expect(t.cache.entries.get(a.id)).toMatchObject({ jwtVersion: 1 });
+    expect(t.lookup.status()).toMatchObject({ replays: 3, untrustedShards: 0 });
+  });
+
+  it("a shard that cannot be asked stays untrusted while the others are trusted", async () => {
+    const { t, a, b } = await twoShards();
+    t.faults.shards.add("s2");
+    t.loseConnection("s2");
+    expect(await t.lookup.repair()).toBe(false);
+    expect(t.lookup.status()).toMatchObject({ untrustedShards: 1 });
+    const hits = t.lookup.status().hits;
+    await t.lookup.get(a.id);
+    expect(t.lookup.status().hits).toBe(hits + 1);
+    const reads = t.calls.findUserById;
+    await t.lookup.get(b.id);
+    expect(t.calls.findUserById).toBe(reads + 1);
+    t.faults.shards.clear();
+    expect(await t.lookup.repair()).toBe(true);
+  });
+});
+
 describe("a replay completed by another instance", () => {
   it("on the same data set is not repeated; on another one it is", async () => {
     const shared = { store: createMemoryAuthStore(), mark: { on: null as string | null } };
@@ -210,7 +274,7 @@ describe("a replay completed by another instance", () => {
   it("is not trusted when the cache cannot name its data set", async () => {
     const shared = { store: createMemoryAuthStore(), mark: { on: null as string | null } };
     const t = setup(shared);
-    t.cache.identity = async () => null;
+    t.cache.identities = async () => new Map<string, string | null | undefined>([["s1", null]]);
     shared.mark.on = null;
     await trusted(t);
     t.loseConnection();

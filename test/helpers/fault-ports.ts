@@ -28,7 +28,8 @@ export function naiveCache(redis: Redis | Cluster, keyPrefix: string, ttlSeconds
       return true;
     },
     write: set,
-    identity: async () => "naive",
+    shardOf: () => "naive",
+    identities: async () => new Map([["naive", "naive"]]),
     onConnectionLost: () => () => {},
     ping: async () => {
       await redis.ping();
@@ -145,7 +146,13 @@ export function version01Design(ports: AuthPorts): AuthPorts {
     },
     cache: {
       ...ports.cache,
-      identity: async () => "unchanging",
+      identities: async () =>
+        new Map(
+          [...(await ports.cache.identities())].map(([shard, identity]) => [
+            shard,
+            identity === undefined ? undefined : "unchanging",
+          ]),
+        ),
       onConnectionLost: () => () => {},
     },
   };
