@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { createArgon2PasswordHasher } from "../../src/adapters/argon2-password-hasher.js";
+import { redisCacheKeys } from "../../src/adapters/redis-user-cache.js";
 import { createTokenService, type TokenService } from "../../src/core/token-service.js";
 import { databaseUrlNamed, migrateDatabase } from "../../src/db/migrate.js";
 import { dropDatabaseIfExists } from "../../test/helpers/database.js";
@@ -76,12 +77,15 @@ export async function prepareFixtures(options: {
     DB_MIGRATE_ON_START: "off",
     // Login throughput is the point of one variant: no throttling (as the README advises).
     RATE_LIMIT: "off",
+    // The bench server serves no metrics; nothing else may claim a port.
+    METRICS: "off",
     PORT: "0",
   };
   const config = parseConfig(baseEnv);
 
   await dropDatabase(options.databaseName);
-  await migrateDatabase({ databaseUrl, createDatabase: true });
+  await migrateDatabase({ databaseUrl, schema: config.databaseSchema, createDatabase: true });
+  const usersTable = `${pg.escapeIdentifier(config.databaseSchema)}.users`;
 
   const password = "bench password, not a secret";
   const passwordHash = await createArgon2PasswordHasher(config.passwordHashing).hash(password);
@@ -94,14 +98,14 @@ export async function prepareFixtures(options: {
       for (let start = 0; start < pool.length; start += 5000) {
         const batch = pool.slice(start, start + 5000);
         await db.query(
-          `INSERT INTO users (id, email, password_hash, name, updated_at)
+          `INSERT INTO ${usersTable} (id, email, password_hash, name, updated_at)
            SELECT id, email, $3, 'Bench ' || email, now()
            FROM unnest($1::uuid[], $2::text[]) AS u(id, email)`,
           [batch.map((u) => u.id), batch.map((u) => u.email), passwordHash],
         );
       }
     }
-    await db.query("ANALYZE users");
+    await db.query(`ANALYZE ${usersTable}`);
   } finally {
     await db.end();
   }
@@ -137,16 +141,17 @@ export async function prepareFixtures(options: {
       };
     },
     async flushUserCache(ids) {
-      if (!ids) return deleteKeys(redis, `${keyPrefix}user:*`);
+      // Entries only: each bucket's generation key stays, as it would in production.
+      if (!ids) return deleteKeys(redis, `${keyPrefix}{u*}:user:*`);
       if (ids.length === 0) return 0;
-      return redis.unlink(...ids.map((id) => `${keyPrefix}user:${id}`));
+      return redis.unlink(...ids.map((id) => redisCacheKeys(keyPrefix, id).entry));
     },
     async mintLogoutTokens() {
       const client = new pg.Client({ connectionString: databaseUrl });
       await client.connect();
       try {
         const { rows } = await client.query<{ id: string; jwt_version: number }>(
-          "SELECT id, jwt_version FROM users WHERE id = ANY($1::uuid[])",
+          `SELECT id, jwt_version FROM ${usersTable} WHERE id = ANY($1::uuid[])`,
           [logoutUsers.map((u) => u.id)],
         );
         const version = new Map(rows.map((row) => [row.id, row.jwt_version]));

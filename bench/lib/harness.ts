@@ -59,6 +59,8 @@ export interface ServerStats {
   readsByEmail: number;
   usersRead: number;
   maxReadsPerUser: number;
+  /** Redis commands the server sent since the last reset, by name (null: not counted). */
+  redisCommands: Record<string, number> | null;
   memory: { rss: number; heapUsed: number; heapTotal: number };
   eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };
 }
