@@ -1,10 +1,26 @@
 // npm run bench:ab -- --path /me --config base: --config pipelined:BENCH_REDIS_AUTOPIPELINING=on
 // Before/after for one change: servers that differ only in environment (and
-// optionally the route, as NAME@/path:ENV=…), interleaved A B A B … on the
-// bench's pinned cores.
+// optionally the route, as NAME@/path:ENV=…), interleaved on the bench's
+// pinned cores, A B B A … (the order flips every round, so a drift over the
+// session does not favour either side).
+//
+// Two builds: `--build base=/path/to/other/checkout` runs config `base` with
+// that checkout's bench server (compiled with its own tsc, on a database
+// migrated with its own migrations, seeded with the same users and tokens).
+// Tokens: `--tokens NAME=session` sends tokens naming a live session of users
+// with no revoked sessions, `--tokens NAME=revoked` the same for users whose
+// cache entries carry `--revoked-sessions` (default 5) revoked sessions;
+// the default `plain` tokens name no session (the main bench's tokens).
+//
+//   npm run bench:ab -- --build base=/work/scratch/bench-base \
+//     --config base: --config now: --config sid:  --config revoked: \
+//     --tokens sid=session --tokens revoked=revoked
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { prepareFixtures } from "./lib/fixtures.js";
 import {
+  compileBench,
   LoadGenerator,
   measure,
   startServerUnderTest,
@@ -14,17 +30,36 @@ import {
 import { killChildrenOnExit, machineDescription } from "./lib/proc.js";
 import { formatTable, median, round } from "./lib/stats.js";
 
+const TOKEN_LISTS = ["plain", "session", "revoked"] as const;
+type TokenList = (typeof TOKEN_LISTS)[number];
+
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
     path: { type: "string", default: "/me" },
     config: { type: "string", multiple: true },
+    build: { type: "string", multiple: true },
+    tokens: { type: "string", multiple: true },
+    "revoked-sessions": { type: "string", default: "5" },
     rounds: { type: "string", default: "6" },
     duration: { type: "string", default: "5" },
     connections: { type: "string", default: "50" },
+    users: { type: "string", default: "10000" },
     runtime: { type: "string", default: "compiled" },
+    out: { type: "string", default: "bench/results/ab-latest.json" },
   },
 });
+// NAME=VALUE pairs of a repeatable option, as a map.
+const pairs = (list: string[] | undefined, option: string) =>
+  new Map(
+    (list ?? []).map((spec) => {
+      const eq = spec.indexOf("=");
+      if (eq < 1) throw new Error(`--${option} wants NAME=VALUE, got ${spec}`);
+      return [spec.slice(0, eq), spec.slice(eq + 1)] as const;
+    }),
+  );
+const builds = pairs(values.build, "build");
+const tokenChoice = pairs(values.tokens, "tokens");
 // --config NAME[@PATH]:KEY=VALUE;KEY=VALUE
 const configs = (values.config ?? ["base:"]).map((spec) => {
   const colon = spec.indexOf(":");
@@ -39,70 +74,210 @@ const configs = (values.config ?? ["base:"]).map((spec) => {
         return [pair.slice(0, eq), pair.slice(eq + 1)];
       }),
   );
-  return { name, path, env };
+  const tokens = (tokenChoice.get(name) ?? "plain") as TokenList;
+  if (!TOKEN_LISTS.includes(tokens)) throw new Error(`--tokens ${name}: one of ${TOKEN_LISTS}`);
+  const build = builds.get(name);
+  return { name, path, env, tokens, repoDir: build === undefined ? null : resolve(build) };
 });
+for (const name of [...builds.keys(), ...tokenChoice.keys()]) {
+  if (!configs.some((c) => c.name === name)) throw new Error(`no --config named ${name}`);
+}
+if (new Set(configs.map((c) => c.name)).size !== configs.length) {
+  throw new Error("config names must differ");
+}
 const rounds = Math.min(20, Number(values.rounds));
 const durationSeconds = Math.min(30, Number(values.duration));
 const connections = Math.min(1000, Math.max(1, Number(values.connections) || 50));
+const users = Math.min(100_000, Math.max(connections, Number(values.users) || 10_000));
+const revokedSessions = Math.min(20, Math.max(1, Number(values["revoked-sessions"]) || 5));
 
 killChildrenOnExit();
-console.log(`A/B: ${configs.map((c) => `${c.name} (${c.path})`).join(" vs ")}`);
-console.log(JSON.stringify(machineDescription()));
-useRuntime(values.runtime === "tsx" ? "tsx" : "compiled");
+const startedAt = Date.now();
+const machineAtStart = machineDescription();
+console.log(
+  `A/B: ${configs
+    .map((c) => `${c.name} (${c.path}, ${c.tokens} tokens${c.repoDir ? `, ${c.repoDir}` : ""})`)
+    .join(" vs ")}`,
+);
+console.log(JSON.stringify(machineAtStart));
+const runtime = values.runtime === "tsx" ? "tsx" : "compiled";
+useRuntime(runtime);
+for (const dir of new Set(configs.flatMap((c) => (c.repoDir ? [c.repoDir] : [])))) {
+  if (runtime === "compiled") {
+    console.log(`compiling ${dir} into its dist/bench …`);
+    compileBench(dir);
+  }
+}
 const fixtures = await prepareFixtures({
   databaseName: "jwt_auth_bench_ab",
   keyPrefix: "bench-ab:",
-  userCount: 10_000,
+  userCount: users,
   logoutUserCount: 1,
 });
 const load = await LoadGenerator.start();
-const servers = await Promise.all(
-  configs.map((config) => startServerUnderTest(config.name, fixtures.serverEnv(config.env))),
-);
+const servers: Awaited<ReturnType<typeof startServerUnderTest>>[] = [];
 try {
-  load.define("tokens", fixtures.tokens);
-  const runs = configs.map(() => [] as Measured[]);
-  for (const server of servers) {
-    const path = configs[servers.indexOf(server)]!.path;
+  const lists = new Set(configs.map((c) => c.tokens));
+  load.define("plain", fixtures.tokens);
+  if (lists.has("session")) {
+    const seeded = await fixtures.seedSessionUsers({
+      kind: "session",
+      count: users,
+      revokedSessions: 0,
+    });
+    load.define("session", seeded.tokens);
+  }
+  if (lists.has("revoked")) {
+    const seeded = await fixtures.seedSessionUsers({
+      kind: "revoked",
+      count: users,
+      revokedSessions,
+    });
+    load.define("revoked", seeded.tokens);
+  }
+  for (const [i, config] of configs.entries()) {
+    const extraEnv = config.repoDir
+      ? await fixtures.seedCheckoutDatabase({
+          repoDir: config.repoDir,
+          databaseName: `jwt_auth_bench_ab_${i}`,
+        })
+      : {};
+    servers.push(
+      await startServerUnderTest(
+        config.name,
+        fixtures.serverEnv({
+          // Each its own keys; no command counting, which older builds lack.
+          CACHE_KEY_PREFIX: `${fixtures.keyPrefix}${config.name}:`,
+          BENCH_COUNT_REDIS_COMMANDS: "off",
+          ...extraEnv,
+          ...config.env,
+        }),
+        config.repoDir ? { repoDir: config.repoDir } : {},
+      ),
+    );
+  }
+
+  // Warm-up, which also fills each server's cache with every user of its list.
+  for (const [i, server] of servers.entries()) {
     await measure(server, load, {
-      path,
+      path: configs[i]!.path,
       method: "GET",
       connections,
-      amount: 10_000,
-      tokens: "tokens",
+      amount: users,
+      tokens: configs[i]!.tokens,
     });
   }
+  const runs = configs.map(() => [] as (Measured & { misses: number })[]);
+  const warnings: string[] = [];
   for (let r = 1; r <= rounds; r++) {
     const line: string[] = [];
-    for (const [i, server] of servers.entries()) {
+    const order = [...servers.keys()];
+    if (r % 2 === 0) order.reverse();
+    for (const i of order) {
+      const server = servers[i]!;
+      const config = configs[i]!;
+      await server.resetStats();
       const run = await measure(server, load, {
-        path: configs[i]!.path,
+        path: config.path,
         method: "GET",
         connections,
         durationSeconds,
-        tokens: "tokens",
+        tokens: config.tokens,
       });
-      runs[i]!.push(run);
-      line.push(`${configs[i]!.name} ${round(run.rps)} req/s ${round(run.cpuUsPerRequest)} µs`);
+      const stats = await server.stats();
+      const misses = config.path === "/me" ? stats.miss + stats.fallback : 0;
+      if (misses > 0) warnings.push(`round ${r}: ${config.name} had ${misses} cache misses`);
+      if (run.non2xx > 0 || run.errors > 0) {
+        warnings.push(`round ${r}: ${config.name} had ${run.non2xx} non-2xx, ${run.errors} errors`);
+      }
+      runs[i]!.push({ ...run, misses });
+      line[i] = `${config.name} ${round(run.rps)} req/s ${round(run.cpuUsPerRequest)} µs`;
     }
     console.log(`round ${r}: ${line.join(" | ")}`);
   }
+
   const base = runs[0]!;
+  const spread = (list: number[], digits = 0) =>
+    `${round(Math.min(...list), digits)}–${round(Math.max(...list), digits)}`;
+  const summary = runs.map((list, i) => ({
+    name: configs[i]!.name,
+    path: configs[i]!.path,
+    tokens: configs[i]!.tokens,
+    repoDir: configs[i]!.repoDir,
+    env: configs[i]!.env,
+    rps: round(median(list.map((run) => run.rps))),
+    rpsRange: spread(list.map((run) => run.rps)),
+    rpsRatioToFirst: round(median(list.map((run, r) => run.rps / base[r]!.rps)), 3),
+    rpsRatioToFirstRange: spread(
+      list.map((run, r) => run.rps / base[r]!.rps),
+      2,
+    ),
+    cpuUsPerRequest: round(median(list.map((run) => run.cpuUsPerRequest))),
+    cpuUsPerRequestRange: spread(list.map((run) => run.cpuUsPerRequest)),
+    cpuDeltaToFirst: round(
+      median(list.map((run, r) => run.cpuUsPerRequest - base[r]!.cpuUsPerRequest)),
+    ),
+    cpuDeltaToFirstRange: spread(
+      list.map((run, r) => run.cpuUsPerRequest - base[r]!.cpuUsPerRequest),
+    ),
+    p50Ms: median(list.map((run) => run.latencyMs.p50)),
+    p99Ms: median(list.map((run) => run.latencyMs.p99)),
+    serverCoreOtherPercent: round(median(list.map((run) => run.serverCoreOtherPercent)), 1),
+    runs: list,
+  }));
   console.log();
   console.log(
     formatTable([
-      ["config", "req/s", "× first", "CPU µs/req", "Δ µs/req", "p50 ms", "p99 ms"],
-      ...runs.map((list, i) => [
-        configs[i]!.name,
-        round(median(list.map((run) => run.rps))),
-        round(median(list.map((run, r) => run.rps / base[r]!.rps)), 3),
-        round(median(list.map((run) => run.cpuUsPerRequest))),
-        round(median(list.map((run, r) => run.cpuUsPerRequest - base[r]!.cpuUsPerRequest))),
-        median(list.map((run) => run.latencyMs.p50)),
-        median(list.map((run) => run.latencyMs.p99)),
+      [
+        "config",
+        "req/s",
+        "req/s range",
+        "× first",
+        "× first range",
+        "CPU µs/req",
+        "µs range",
+        "Δ µs/req",
+        "Δ range",
+        "p50 ms",
+        "p99 ms",
+        "core 0 other %",
+      ],
+      ...summary.map((s) => [
+        s.name,
+        s.rps,
+        s.rpsRange,
+        s.rpsRatioToFirst,
+        s.rpsRatioToFirstRange,
+        s.cpuUsPerRequest,
+        s.cpuUsPerRequestRange,
+        s.cpuDeltaToFirst,
+        s.cpuDeltaToFirstRange,
+        s.p50Ms,
+        s.p99Ms,
+        s.serverCoreOtherPercent,
       ]),
     ]),
   );
+  for (const warning of warnings) console.log(`warning: ${warning}`);
+  const report = {
+    startedAt: new Date(startedAt).toISOString(),
+    durationSeconds: round((Date.now() - startedAt) / 1000),
+    machine: { ...machineAtStart, loadAverageAtEnd: machineDescription().loadAverage },
+    settings: {
+      rounds,
+      durationSeconds,
+      connections,
+      users,
+      revokedSessions,
+      runtime,
+      order: "interleaved, reversed every other round",
+    },
+    configs: summary,
+    warnings,
+  };
+  mkdirSync(dirname(values.out), { recursive: true });
+  writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nwrote ${values.out} in ${report.durationSeconds} s`);
 } finally {
   await Promise.allSettled(servers.map((server) => server.stop()));
   await load.stop();
