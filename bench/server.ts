@@ -54,7 +54,13 @@ redis.on("error", () => {});
 // builds that do not count, so both sides pay the same.
 const redisCommands =
   process.env.BENCH_COUNT_REDIS_COMMANDS === "off" ? null : countRedisCommands(redis);
-if (redis.status !== "ready") await once(redis, "ready");
+// All servers start at once on one core: a first connection may time out
+// (and emit "error") before a later one gets through.
+await within(30_000, "Redis to be ready", async () => {
+  while (redis.status !== "ready") {
+    await once(redis, "ready", { signal: AbortSignal.timeout(1000) }).catch(() => {});
+  }
+});
 
 // Counts every Postgres read of a user, by id per user and by email, so the
 // bench can check that a cold cache costs at most one read per user on this
@@ -118,7 +124,21 @@ const authOptions: CreateAuthOptions = {
 };
 const auth = createAuth(authOptions);
 // The breaker starts open until the first repair pass: measure the steady state.
-await auth.checkCache();
+await within(30_000, "the cache to be trusted", async () => {
+  while (!(await auth.checkCache())) await new Promise((resolve) => setTimeout(resolve, 200));
+});
+
+async function within(ms: number, what: string, wait: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`waited ${ms} ms for ${what}`)), ms);
+  });
+  try {
+    await Promise.race([wait(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 // The body /me would send, for routes that skip the lookup.
 const SAMPLE_USER = {
