@@ -31,6 +31,7 @@ import {
   type BenchTopology,
   type TopologyName,
 } from "./lib/topologies.js";
+import { startPrivateRedis, type PrivateRedis } from "../test/helpers/redis-server.js";
 
 const DESCRIPTIONS: Record<VariantName, string> = {
   ceiling: "same app and middleware stack, route without auth",
@@ -131,16 +132,23 @@ const topologyNames = [
   ...new Set(options.variants.map(topologyOf).filter((name) => name !== null)),
 ];
 const topologiesStarting = topologyNames.map((name) => startTopology(name));
+const privateRedisStarting = options.privateRedis ? startPrivateRedis() : null;
+let privateRedis: PrivateRedis | null = null;
 const topologies = new Map<TopologyName, BenchTopology>();
 const stopTopologies = async () => {
   const settled = await Promise.allSettled(topologiesStarting);
   await Promise.allSettled(
     settled.map((result) => (result.status === "fulfilled" ? result.value.stop() : undefined)),
   );
+  await privateRedisStarting?.then((redis) => redis.stop()).catch(() => {});
 };
 let fixtures: BenchFixtures;
 try {
+  privateRedis = await privateRedisStarting;
+  if (privateRedis)
+    log(`${elapsed()} standalone Redis: a private redis-server on :${privateRedis.port}`);
   fixtures = await prepareFixtures({
+    ...(privateRedis ? { redisUrl: privateRedis.url } : {}),
     databaseName: options.databaseName,
     keyPrefix: options.keyPrefix,
     userCount: options.users,
@@ -270,6 +278,9 @@ const report = {
     logLevel: options.logLevel ?? "info (production default)",
     runtime: options.runtime,
     nodeArgs: options.nodeArgs,
+    standaloneRedis: privateRedis
+      ? `private redis-server on :${privateRedis.port}`
+      : `${fixtures.redisUrl} (shared)`,
     topologies: Object.fromEntries([...topologies].map(([name, t]) => [name, t.describe])),
     argon2id: fixtures.passwordHashing,
     versions: packageVersions(),
@@ -361,16 +372,28 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
     case "cached-cluster":
     case "db-per-request": {
       const topology = topologyOf(name);
-      const dataPorts = topology ? await topologies.get(topology)!.dataPorts() : [];
+      // Commands counted at the server too, where nobody else uses it.
+      const dataPorts =
+        name === "db-per-request"
+          ? []
+          : topology
+            ? await topologies.get(topology)!.dataPorts()
+            : privateRedis
+              ? [privateRedis.port]
+              : [];
+      const counted = dataPorts.length > 0;
       await server.resetStats();
-      const callsBefore = topology ? await commandCalls(dataPorts) : null;
+      const callsBefore = counted ? await commandCalls(dataPorts) : null;
       const measured = await measure(server, load!, {
         ...timed,
         path: "/me",
         method: "GET",
         tokens: "tokens",
       });
-      const callsAfter = topology ? await commandCalls(dataPorts) : null;
+      // Requests still in flight when the load stopped finish first, so the
+      // commands and the lookups they count are the same requests.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const callsAfter = counted ? await commandCalls(dataPorts) : null;
       const stats = await server.stats();
       run = {
         round: roundNo,
@@ -679,7 +702,9 @@ function redisTableRows(variants: Map<VariantName, VariantResult>): (string | nu
   for (const [name, v] of variants) {
     if (name !== "cached" && topologyOf(name) === null) continue;
     rows.push([
-      name === "cached" ? "standalone (cached)" : `${topologyOf(name)} (${name})`,
+      name === "cached"
+        ? `standalone${privateRedis ? "" : ", shared"} (cached)`
+        : `${topologyOf(name)} (${name})`,
       v.median.rps,
       v.ratioToCached?.toFixed(2) ?? "–",
       v.p99RatioToCached?.toFixed(2) ?? "–",

@@ -84,7 +84,10 @@ export async function prepareFixtures(options: {
   keyPrefix: string;
   userCount: number;
   logoutUserCount: number;
+  /** Default: REDIS_URL, or the local default. */
+  redisUrl?: string;
 }): Promise<BenchFixtures> {
+  const redisUrl = options.redisUrl ?? REDIS_URL;
   const secret = randomBytes(48).toString("base64url");
   const databaseUrl = databaseUrlFor(options.databaseName);
   const keyPrefix = options.keyPrefix;
@@ -94,7 +97,7 @@ export async function prepareFixtures(options: {
     JWT_AUDIENCE: AUDIENCE,
     JWT_EXPIRES_IN_SECONDS: String(TOKEN_LIFETIME_SECONDS),
     DATABASE_URL: databaseUrl,
-    REDIS_URL,
+    REDIS_URL: redisUrl,
     CACHE_KEY_PREFIX: keyPrefix,
     DB_MIGRATE_ON_START: "off",
     // Login throughput is the point of one variant: no throttling (as the README advises).
@@ -128,12 +131,12 @@ export async function prepareFixtures(options: {
   });
   const tokens = users.map((user) => tokenService.issue({ id: user.id, jwtVersion: 0 }).token);
 
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   await deleteKeys(redis, `${keyPrefix}*`);
 
   return {
     databaseUrl,
-    redisUrl: REDIS_URL,
+    redisUrl,
     keyPrefix,
     password,
     passwordHashing: config.passwordHashing,

@@ -37,6 +37,8 @@ export interface BenchOptions {
   /** Users per cold-stampede probe; each is requested `connections` times in a row. */
   stampedeUsers: number;
   variants: VariantName[];
+  /** Standalone Redis started by the run instead of REDIS_URL. */
+  privateRedis: boolean;
   /** LOG_LEVEL of the servers under test; production's default unless overridden. */
   logLevel: string | null;
   soak: { durationSeconds: number; warmupSeconds: number; sampleSeconds: number; rate: number };
@@ -58,6 +60,8 @@ const HELP = `usage: npm run bench -- [options]
   --users N            seeded users with tokens (default 10000)
   --variants a,b       subset of: ${VARIANT_NAMES.join(", ")}
   --topologies         with --smoke: also the Sentinel and Cluster variants (a full run has them)
+  --private-redis      standalone variants on a redis-server the run starts, not REDIS_URL:
+                       no other clients beside the servers under test (as the topologies)
   --log-level L        LOG_LEVEL of the servers (default: the production default)
   --soak S             seconds of soak at the end (default 60; 0 skips it)
   --soak-rate R        soak requests per second (default 1500)
@@ -78,6 +82,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       users: { type: "string" },
       variants: { type: "string" },
       topologies: { type: "boolean", default: false },
+      "private-redis": { type: "boolean", default: false },
       "log-level": { type: "string" },
       soak: { type: "string" },
       "soak-rate": { type: "string" },
@@ -126,6 +131,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     logoutUsers: smoke ? Math.max(connections, 100) : Math.max(connections, 5000),
     stampedeUsers: smoke ? 5 : 100,
     variants,
+    privateRedis: values["private-redis"],
     logLevel: values["log-level"] ?? null,
     soak: {
       durationSeconds: number(values.soak, smoke ? 2 : 60, 0, 1800),
