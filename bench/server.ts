@@ -23,6 +23,7 @@ import { createApp } from "../src/server/app.js";
 import { parseConfig } from "../src/server/config.js";
 import { openDependencies, planDependencies } from "../src/server/dependencies.js";
 import { createLogger } from "../src/server/logger.js";
+import { startMetricsServer } from "../src/server/metrics.js";
 import { countRedisCommands } from "./lib/redis-commands.js";
 
 const config = parseConfig(process.env);
@@ -123,6 +124,10 @@ const authOptions: CreateAuthOptions = {
     : {}),
 };
 const auth = createAuth(authOptions);
+// Metrics as the standalone server serves them (their own port; prom-client's
+// default collectors run in this process either way).
+const metrics = config.metrics ? await startMetricsServer(config.metrics) : null;
+metrics?.attach(auth);
 // The breaker starts open until the first repair pass: measure the steady state.
 await within(30_000, "the cache to be trusted", async () => {
   while (!(await auth.checkCache())) await new Promise((resolve) => setTimeout(resolve, 200));
@@ -256,6 +261,7 @@ process.on("SIGTERM", () => {
   void Promise.allSettled([
     redis === deps.redis ? Promise.resolve() : redis.quit(),
     deps.close(),
+    metrics?.close(),
   ]).then(() => process.exit(0));
   setTimeout(() => process.exit(0), 3000).unref();
 });

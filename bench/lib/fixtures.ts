@@ -102,8 +102,8 @@ export async function prepareFixtures(options: {
     DB_MIGRATE_ON_START: "off",
     // Login throughput is the point of one variant: no throttling (as the README advises).
     RATE_LIMIT: "off",
-    // The bench server serves no metrics; nothing else may claim a port.
-    METRICS: "off",
+    // Metrics on, as in production, on a free port of each server's own.
+    METRICS_PORT: "0",
     PORT: "0",
   };
   const config = parseConfig(baseEnv);
