@@ -12,6 +12,8 @@
 // cache entries carry `--revoked-sessions` (default 5) revoked sessions;
 // the default `plain` tokens name no session (the main bench's tokens).
 //
+// `--private-redis`: a redis-server the run starts, instead of REDIS_URL.
+//
 //   npm run bench:ab -- --build base=/work/scratch/bench-base \
 //     --config base: --config now: --config sid:  --config revoked: \
 //     --tokens sid=session --tokens revoked=revoked
@@ -29,6 +31,7 @@ import {
 } from "./lib/harness.js";
 import { killChildrenOnExit, machineDescription } from "./lib/proc.js";
 import { formatTable, median, round } from "./lib/stats.js";
+import { startPrivateRedis } from "../test/helpers/redis-server.js";
 
 const TOKEN_LISTS = ["plain", "session", "revoked"] as const;
 type TokenList = (typeof TOKEN_LISTS)[number];
@@ -46,6 +49,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "50" },
     users: { type: "string", default: "10000" },
     runtime: { type: "string", default: "compiled" },
+    "private-redis": { type: "boolean", default: false },
     out: { type: "string", default: "bench/results/ab-latest.json" },
   },
 });
@@ -108,11 +112,14 @@ for (const dir of new Set(configs.flatMap((c) => (c.repoDir ? [c.repoDir] : []))
     compileBench(dir);
   }
 }
+// A redis-server of this run's own: no other clients beside the servers under test.
+const privateRedis = values["private-redis"] ? await startPrivateRedis() : null;
 const fixtures = await prepareFixtures({
   databaseName: "jwt_auth_bench_ab",
   keyPrefix: "bench-ab:",
   userCount: users,
   logoutUserCount: 1,
+  ...(privateRedis ? { redisUrl: privateRedis.url } : {}),
 });
 const load = await LoadGenerator.start();
 const servers: Awaited<ReturnType<typeof startServerUnderTest>>[] = [];
@@ -270,6 +277,7 @@ try {
       users,
       revokedSessions,
       runtime,
+      redis: privateRedis ? `private redis-server on :${privateRedis.port}` : fixtures.redisUrl,
       order: "interleaved, reversed every other round",
     },
     configs: summary,
@@ -282,4 +290,5 @@ try {
   await Promise.allSettled(servers.map((server) => server.stop()));
   await load.stop();
   await fixtures.close();
+  await privateRedis?.stop();
 }
