@@ -76,7 +76,14 @@ interface Run extends Measured {
   round: number;
   server?: Partial<ServerStats>;
   redis?: RedisCommands;
-  stampede?: { requests: number; users: number; readsById: number; maxReadsPerUser: number };
+  stampede?: {
+    requests: number;
+    users: number;
+    readsById: number;
+    maxReadsPerUser: number;
+    fills: number;
+    fallback: number;
+  };
 }
 
 interface VariantResult {
@@ -458,6 +465,8 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
           users: chosen.length,
           readsById: stampedeStats.readsById,
           maxReadsPerUser: stampedeStats.maxReadsPerUser,
+          fills: stampedeStats.fills,
+          fallback: stampedeStats.fallback,
         },
       };
       if (stampedeRun.non2xx > 0)
@@ -528,8 +537,18 @@ function redisCommands(
 }
 
 function pickCounts(stats: ServerStats): Partial<ServerStats> {
-  const { hit, miss, fallback, readsById, readsByEmail, usersRead, maxReadsPerUser } = stats;
-  return { hit, miss, fallback, readsById, readsByEmail, usersRead, maxReadsPerUser };
+  const names = [
+    "hit",
+    "miss",
+    "fallback",
+    "fills",
+    "fillsSkipped",
+    "readsById",
+    "readsByEmail",
+    "usersRead",
+    "maxReadsPerUser",
+  ] as const;
+  return Object.fromEntries(names.map((name) => [name, stats[name]]));
 }
 
 function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantResult> {

@@ -215,6 +215,10 @@ function cacheCounts() {
     hit: now.hits - cacheBaseline.hits,
     miss: now.misses - cacheBaseline.misses,
     fallback: now.fallbacks - cacheBaseline.fallbacks,
+    // Why a user might be read twice: a fill that did not land (refused or failed).
+    fills: now.fills - cacheBaseline.fills,
+    fillsSkipped: now.fillsSkipped - cacheBaseline.fillsSkipped,
+    breaker: now.breaker,
   };
 }
 bench.post("/bench/reset", (_req, res) => {

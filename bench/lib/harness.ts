@@ -63,6 +63,10 @@ export interface ServerStats {
   hit: number;
   miss: number;
   fallback: number;
+  /** Cache fills that landed, and those refused (newer entry or emptied cache). */
+  fills: number;
+  fillsSkipped: number;
+  breaker: string;
   readsById: number;
   readsByEmail: number;
   usersRead: number;
