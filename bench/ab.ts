@@ -9,7 +9,8 @@
 // migrated with its own migrations, seeded with the same users and tokens).
 // Tokens: `--tokens NAME=session` sends tokens naming a live session of users
 // with no revoked sessions, `--tokens NAME=revoked` the same for users whose
-// cache entries carry `--revoked-sessions` (default 5) revoked sessions;
+// cache entries carry `--revoked-sessions` (default 5) revoked sessions
+// (`revoked20`: 20 of them, the most an entry holds);
 // the default `plain` tokens name no session (the main bench's tokens).
 //
 // `--private-redis`: a redis-server the run starts, instead of REDIS_URL.
@@ -33,8 +34,8 @@ import { killChildrenOnExit, machineDescription } from "./lib/proc.js";
 import { formatTable, median, round } from "./lib/stats.js";
 import { startPrivateRedis } from "../test/helpers/redis-server.js";
 
-const TOKEN_LISTS = ["plain", "session", "revoked"] as const;
-type TokenList = (typeof TOKEN_LISTS)[number];
+// plain | session | revoked (`--revoked-sessions` of them) | revokedN (N of them, 1–20)
+const TOKEN_LIST = /^(plain|session|revoked)(\d{1,2})?$/;
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -78,8 +79,11 @@ const configs = (values.config ?? ["base:"]).map((spec) => {
         return [pair.slice(0, eq), pair.slice(eq + 1)];
       }),
   );
-  const tokens = (tokenChoice.get(name) ?? "plain") as TokenList;
-  if (!TOKEN_LISTS.includes(tokens)) throw new Error(`--tokens ${name}: one of ${TOKEN_LISTS}`);
+  const tokens = tokenChoice.get(name) ?? "plain";
+  const match = TOKEN_LIST.exec(tokens);
+  if (!match || (match[2] !== undefined && match[1] !== "revoked")) {
+    throw new Error(`--tokens ${name}: plain, session, revoked or revokedN`);
+  }
   const build = builds.get(name);
   return { name, path, env, tokens, repoDir: build === undefined ? null : resolve(build) };
 });
@@ -134,13 +138,16 @@ try {
     });
     load.define("session", seeded.tokens);
   }
-  if (lists.has("revoked")) {
+  for (const list of lists) {
+    if (!list.startsWith("revoked")) continue;
+    const count = list === "revoked" ? revokedSessions : Number(list.slice("revoked".length));
+    if (count < 1 || count > 20) throw new Error(`${list}: from 1 to 20 revoked sessions`);
     const seeded = await fixtures.seedSessionUsers({
-      kind: "revoked",
+      kind: list,
       count: users,
-      revokedSessions,
+      revokedSessions: count,
     });
-    load.define("revoked", seeded.tokens);
+    load.define(list, seeded.tokens);
   }
   for (const [i, config] of configs.entries()) {
     const extraEnv = config.repoDir
