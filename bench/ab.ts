@@ -181,7 +181,7 @@ try {
       tokens: configs[i]!.tokens,
     });
   }
-  const runs = configs.map(() => [] as (Measured & { misses: number })[]);
+  const runs = configs.map(() => [] as (Measured & { miss: number; fallback: number })[]);
   const warnings: string[] = [];
   for (let r = 1; r <= rounds; r++) {
     const line: string[] = [];
@@ -199,12 +199,15 @@ try {
         tokens: config.tokens,
       });
       const stats = await server.stats();
-      const misses = config.path === "/me" ? stats.miss + stats.fallback : 0;
-      if (misses > 0) warnings.push(`round ${r}: ${config.name} had ${misses} cache misses`);
+      // Misses: not in Redis; fallbacks: Redis failed (e.g. a timeout) or was not trusted.
+      const { miss, fallback } = config.path === "/me" ? stats : { miss: 0, fallback: 0 };
+      if (miss + fallback > 0) {
+        warnings.push(`round ${r}: ${config.name} had ${miss} misses, ${fallback} fallbacks`);
+      }
       if (run.non2xx > 0 || run.errors > 0) {
         warnings.push(`round ${r}: ${config.name} had ${run.non2xx} non-2xx, ${run.errors} errors`);
       }
-      runs[i]!.push({ ...run, misses });
+      runs[i]!.push({ ...run, miss, fallback });
       line[i] = `${config.name} ${round(run.rps)} req/s ${round(run.cpuUsPerRequest)} µs`;
     }
     console.log(`round ${r}: ${line.join(" | ")}`);
