@@ -17,7 +17,7 @@
 //
 //   npm run bench:ab -- --build base=/work/scratch/bench-base \
 //     --config base: --config now: --config sid:  --config revoked: \
-//     --tokens sid=session --tokens revoked=revoked
+//     --tokens sid=session --tokens revoked=revoked --pair revoked:sid
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     config: { type: "string", multiple: true },
     build: { type: "string", multiple: true },
     tokens: { type: "string", multiple: true },
+    pair: { type: "string", multiple: true },
     "revoked-sessions": { type: "string", default: "5" },
     rounds: { type: "string", default: "6" },
     duration: { type: "string", default: "5" },
@@ -93,6 +94,14 @@ for (const name of [...builds.keys(), ...tokenChoice.keys()]) {
 if (new Set(configs.map((c) => c.name)).size !== configs.length) {
   throw new Error("config names must differ");
 }
+// --pair A:B, repeatable: A against B, besides every config against the first.
+const comparisons = (values.pair ?? []).map((spec) => {
+  const [a = "", b = ""] = spec.split(":");
+  for (const name of [a, b]) {
+    if (!configs.some((c) => c.name === name)) throw new Error(`--pair ${spec}: no config ${name}`);
+  }
+  return [a, b] as const;
+});
 const rounds = Math.min(20, Number(values.rounds));
 const durationSeconds = Math.min(30, Number(values.duration));
 const connections = Math.min(1000, Math.max(1, Number(values.connections) || 50));
@@ -242,6 +251,36 @@ try {
     serverCoreOtherPercent: round(median(list.map((run) => run.serverCoreOtherPercent)), 1),
     runs: list,
   }));
+  // The order flips every round, so a run's position in its round (which
+  // shows: the second of two back-to-back runs can cost more) cancels out in
+  // the mean of each pair of rounds. Those means are the estimates; ± is
+  // their standard error.
+  const indexOf = (name: string) => configs.findIndex((c) => c.name === name);
+  const pairsToReport = [
+    ...configs.slice(1).map((c) => [c.name, configs[0]!.name] as const),
+    ...comparisons,
+  ];
+  const pairs = pairsToReport.map(([a, b]) => {
+    const ra = runs[indexOf(a)]!;
+    const rb = runs[indexOf(b)]!;
+    const delta = ra.map((run, r) => run.cpuUsPerRequest - rb[r]!.cpuUsPerRequest);
+    const ratio = ra.map((run, r) => run.rps / rb[r]!.rps);
+    const byPairs = (values: number[], combine: (x: number, y: number) => number) => {
+      const out: number[] = [];
+      for (let r = 0; r + 1 < values.length; r += 2) out.push(combine(values[r]!, values[r + 1]!));
+      return out;
+    };
+    const deltaPairs = byPairs(delta, (x, y) => (x + y) / 2);
+    const ratioPairs = byPairs(ratio, (x, y) => Math.sqrt(x * y));
+    return {
+      a,
+      b,
+      cpuDeltaUsPerRequest: meanWithError(deltaPairs, 1),
+      rpsRatio: meanWithError(ratioPairs, 3),
+      cpuDeltaPairMeans: deltaPairs.map((v) => round(v, 1)),
+      rpsRatioPairMeans: ratioPairs.map((v) => round(v, 3)),
+    };
+  });
   console.log();
   console.log(
     formatTable([
@@ -275,6 +314,19 @@ try {
       ]),
     ]),
   );
+  console.log();
+  console.log(
+    formatTable([
+      ["A − B (ABBA round pairs)", "Δ CPU µs/req", "pairs", "req/s A ÷ B", "pairs"],
+      ...pairs.map((p) => [
+        `${p.a} − ${p.b}`,
+        `${p.cpuDeltaUsPerRequest.mean} ± ${p.cpuDeltaUsPerRequest.standardError}`,
+        p.cpuDeltaPairMeans.join(" "),
+        `${p.rpsRatio.mean} ± ${p.rpsRatio.standardError}`,
+        p.rpsRatioPairMeans.join(" "),
+      ]),
+    ]),
+  );
   for (const warning of warnings) console.log(`warning: ${warning}`);
   const report = {
     startedAt: new Date(startedAt).toISOString(),
@@ -291,6 +343,7 @@ try {
       order: "interleaved, reversed every other round",
     },
     configs: summary,
+    pairs,
     warnings,
   };
   mkdirSync(dirname(values.out), { recursive: true });
@@ -301,4 +354,11 @@ try {
   await load.stop();
   await fixtures.close();
   await privateRedis?.stop();
+}
+
+function meanWithError(values: number[], digits: number) {
+  const n = values.length;
+  const mean = n > 0 ? values.reduce((sum, v) => sum + v, 0) / n : NaN;
+  const variance = n > 1 ? values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1) : NaN;
+  return { mean: round(mean, digits), standardError: round(Math.sqrt(variance / n), digits), n };
 }
