@@ -1,6 +1,8 @@
-// npm run bench [-- --smoke | --help]
+// npm run bench [-- --smoke [--topologies] | --help]
 // Interleaved rounds of every variant against servers pinned to core 0, with
-// autocannon pinned to core 1; medians, ratios and the issue's targets.
+// autocannon pinned to core 1; medians, ratios and the issue's targets. The
+// cached path also runs on a private Redis Sentinel and Cluster that the run
+// starts and stops itself, with the Redis commands each request costs.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { prepareFixtures, type BenchFixtures } from "./lib/fixtures.js";
@@ -13,15 +15,30 @@ import {
   type ServerStats,
   type ServerUnderTest,
 } from "./lib/harness.js";
-import { parseBenchOptions, type BenchOptions, type VariantName } from "./lib/options.js";
+import {
+  parseBenchOptions,
+  topologyOf,
+  type BenchOptions,
+  type VariantName,
+} from "./lib/options.js";
 import { killChildrenOnExit, machineDescription } from "./lib/proc.js";
 import { formatSoak, runSoak, type SoakResult } from "./lib/soak.js";
 import { formatMarkdown, formatTable, median, round } from "./lib/stats.js";
+import {
+  commandCalls,
+  startTopology,
+  subtractCalls,
+  type BenchTopology,
+  type TopologyName,
+} from "./lib/topologies.js";
+import { startPrivateRedis, type PrivateRedis } from "../test/helpers/redis-server.js";
 
 const DESCRIPTIONS: Record<VariantName, string> = {
   ceiling: "same app and middleware stack, route without auth",
   stateless: "our verifier only: signature + claims, no revocation",
   cached: "real requireAuth, every user in Redis",
+  "cached-sentinel": "cached on a private Sentinel (1 primary, 1 replica, 3 sentinels)",
+  "cached-cluster": "cached on a private Cluster (3 primaries)",
   cold: "real requireAuth right after deleting the cached users, each request a new user",
   "db-per-request": "same app and verifier, cache off: Postgres on every request",
   login: "POST /login: Postgres by email + argon2id verify + sign",
@@ -33,15 +50,40 @@ const ROUND_ORDER: VariantName[] = [
   "stateless",
   "cold",
   "cached",
+  "cached-sentinel",
+  "cached-cluster",
   "db-per-request",
   "login",
   "logout",
 ];
 
+/** What the server sent to Redis during one run, per authenticated lookup. */
+interface RedisCommands {
+  /** Lookups the server served in the window (hits + misses + fallbacks). */
+  lookups: number;
+  /** Commands the server's ioredis client sent, by name. */
+  client: Record<string, number>;
+  /** All of them but the repair loop's once-a-second INFO, per lookup. */
+  perRequest: number;
+  /** MGET and GET per lookup: the round trips a request waits for. */
+  readsPerRequest: number;
+  /** `INFO commandstats` delta on the topology's data nodes (private topologies only). */
+  server?: Record<string, number>;
+  serverReadsPerRequest?: number;
+}
+
 interface Run extends Measured {
   round: number;
   server?: Partial<ServerStats>;
-  stampede?: { requests: number; users: number; readsById: number; maxReadsPerUser: number };
+  redis?: RedisCommands;
+  stampede?: {
+    requests: number;
+    users: number;
+    readsById: number;
+    maxReadsPerUser: number;
+    fills: number;
+    fallback: number;
+  };
 }
 
 interface VariantResult {
@@ -60,6 +102,14 @@ interface VariantResult {
   ratioToCeiling: number | null;
   ratioToDbPerRequest: number | null;
   p99RatioToCeiling: number | null;
+  /** Per-round ratios to standalone cached (for the topology variants). */
+  ratioToCached: number | null;
+  p99RatioToCached: number | null;
+  cpuRatioToCached: number | null;
+  /** Medians over rounds; null when the variant does not look users up. */
+  redisCommandsPerRequest: number | null;
+  redisReadsPerRequest: number | null;
+  serverReadsPerRequest: number | null;
 }
 
 interface Target {
@@ -84,12 +134,41 @@ log(`machine: ${JSON.stringify(machineAtStart)}`);
 if (options.runtime === "compiled") log("compiling src and bench into dist/bench …");
 useRuntime(options.runtime);
 
-const fixtures = await prepareFixtures({
-  databaseName: options.databaseName,
-  keyPrefix: options.keyPrefix,
-  userCount: options.users,
-  logoutUserCount: options.logoutUsers,
-});
+// Private topologies start while the database is seeded; they are stopped at the end.
+const topologyNames = [
+  ...new Set(options.variants.map(topologyOf).filter((name) => name !== null)),
+];
+const topologiesStarting = topologyNames.map((name) => startTopology(name));
+const privateRedisStarting = options.privateRedis ? startPrivateRedis() : null;
+let privateRedis: PrivateRedis | null = null;
+const topologies = new Map<TopologyName, BenchTopology>();
+const stopTopologies = async () => {
+  const settled = await Promise.allSettled(topologiesStarting);
+  await Promise.allSettled(
+    settled.map((result) => (result.status === "fulfilled" ? result.value.stop() : undefined)),
+  );
+  await privateRedisStarting?.then((redis) => redis.stop()).catch(() => {});
+};
+let fixtures: BenchFixtures;
+try {
+  privateRedis = await privateRedisStarting;
+  if (privateRedis)
+    log(`${elapsed()} standalone Redis: a private redis-server on :${privateRedis.port}`);
+  fixtures = await prepareFixtures({
+    ...(privateRedis ? { redisUrl: privateRedis.url } : {}),
+    databaseName: options.databaseName,
+    keyPrefix: options.keyPrefix,
+    userCount: options.users,
+    logoutUserCount: options.logoutUsers,
+  });
+  for (const topology of await Promise.all(topologiesStarting)) {
+    topologies.set(topology.name, topology);
+    log(`${elapsed()} ${topology.describe}`);
+  }
+} catch (error) {
+  await stopTopologies();
+  throw error;
+}
 log(
   `${elapsed()} seeded ${options.users} users (+${options.logoutUsers} for logout) in ${options.databaseName}; ` +
     `argon2id m=${fixtures.passwordHashing.memoryCost} KiB t=${fixtures.passwordHashing.timeCost} ` +
@@ -106,13 +185,18 @@ try {
   const serverEnv = (name: VariantName) =>
     fixtures.serverEnv({
       ...(name === "db-per-request" ? { BENCH_CACHE: "off" } : {}),
+      ...topologyEnv(name),
       ...(options.logLevel ? { LOG_LEVEL: options.logLevel } : {}),
     });
   // One process per variant, so each has its own CPU and memory figures. The
   // smoke run shares one process among the variants that need the same
   // server, which halves its time; the code paths are the same.
   const processKey = (name: VariantName) =>
-    options.mode === "smoke" ? (name === "db-per-request" ? "no-cache" : "cached") : name;
+    options.mode === "smoke" && topologyOf(name) === null
+      ? name === "db-per-request"
+        ? "no-cache"
+        : "cached"
+      : name;
   const started = new Map<string, Promise<ServerUnderTest>>();
   for (const name of options.variants) {
     const key = processKey(name);
@@ -125,9 +209,13 @@ try {
   defineLists(load, fixtures, options);
   log(`${elapsed()} ${started.size} servers up`);
 
-  // Every user in Redis before anything is measured, whatever the order.
-  const filler = servers.get("cached") ?? servers.get("cold");
-  if (filler) {
+  // Every user in Redis (each topology's too) before anything is measured, whatever the order.
+  const fillers = [
+    servers.get("cached") ?? servers.get("cold"),
+    ...options.variants.filter((name) => topologyOf(name) !== null).map((n) => servers.get(n)),
+  ];
+  for (const filler of fillers) {
+    if (!filler) continue;
     await load.run({
       url: `${filler.baseUrl}/me`,
       method: "GET",
@@ -153,6 +241,7 @@ try {
         `  ${name.padEnd(15)} ${round(run.rps)} req/s  p50 ${run.latencyMs.p50} ms  ` +
           `p99 ${run.latencyMs.p99} ms  ${round(run.cpuUsPerRequest)} µs/req  ` +
           `core 0 other ${run.serverCoreOtherPercent}%` +
+          (run.redis ? `  Redis ${round(run.redis.perRequest, 3)} cmd/req` : "") +
           (run.non2xx || run.errors ? `  (${run.non2xx} non-2xx, ${run.errors} errors)` : ""),
       );
     }
@@ -172,6 +261,7 @@ try {
   await Promise.allSettled([...new Set(servers.values())].map((server) => server.stop()));
   await load?.stop();
   await fixtures.close({ keepDatabase: options.keepDatabase });
+  await stopTopologies();
 }
 
 const variants = summarise(results);
@@ -195,6 +285,10 @@ const report = {
     logLevel: options.logLevel ?? "info (production default)",
     runtime: options.runtime,
     nodeArgs: options.nodeArgs,
+    standaloneRedis: privateRedis
+      ? `private redis-server on :${privateRedis.port}`
+      : `${fixtures.redisUrl} (shared)`,
+    topologies: Object.fromEntries([...topologies].map(([name, t]) => [name, t.describe])),
     argon2id: fixtures.passwordHashing,
     versions: packageVersions(),
   },
@@ -205,8 +299,11 @@ const report = {
 };
 
 const rows = tableRows(variants);
+const redisRows = redisTableRows(variants);
 log();
 log(formatTable(rows));
+log();
+log(formatTable(redisRows));
 if (soak) {
   log();
   log(formatSoak(soak));
@@ -220,10 +317,18 @@ for (const warning of warnings) log(`warning: ${warning}`);
 
 mkdirSync(dirname(options.out), { recursive: true });
 writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(options.out.replace(/\.json$/, "") + ".md", `${formatMarkdown(rows)}\n`);
+writeFileSync(
+  options.out.replace(/\.json$/, "") + ".md",
+  `${formatMarkdown(rows)}\n\n${formatMarkdown(redisRows)}\n`,
+);
 log(`\nwrote ${options.out} in ${report.durationSeconds} s`);
 
 // ---------------------------------------------------------------------------
+
+function topologyEnv(name: VariantName): Record<string, string> {
+  const topology = topologyOf(name);
+  return topology === null ? {} : topologies.get(topology)!.env;
+}
 
 function defineLists(load: LoadGenerator, fixtures: BenchFixtures, options: BenchOptions): void {
   load.define("tokens", fixtures.tokens);
@@ -270,17 +375,40 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
       break;
     }
     case "cached":
+    case "cached-sentinel":
+    case "cached-cluster":
     case "db-per-request": {
+      const topology = topologyOf(name);
+      // Commands counted at the server too, where nobody else uses it.
+      const dataPorts =
+        name === "db-per-request"
+          ? []
+          : topology
+            ? await topologies.get(topology)!.dataPorts()
+            : privateRedis
+              ? [privateRedis.port]
+              : [];
+      const counted = dataPorts.length > 0;
       await server.resetStats();
+      const callsBefore = counted ? await commandCalls(dataPorts) : null;
       const measured = await measure(server, load!, {
         ...timed,
         path: "/me",
         method: "GET",
         tokens: "tokens",
       });
+      // Requests still in flight when the load stopped finish first, so the
+      // commands and the lookups they count are the same requests.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const callsAfter = counted ? await commandCalls(dataPorts) : null;
       const stats = await server.stats();
-      run = { round: roundNo, ...measured, server: pickCounts(stats) };
-      if (!warmup && name === "cached" && stats.miss > 0) {
+      run = {
+        round: roundNo,
+        ...measured,
+        server: pickCounts(stats),
+        ...redisCommands(stats, callsBefore && subtractCalls(callsAfter!, callsBefore)),
+      };
+      if (!warmup && name !== "db-per-request" && stats.miss > 0) {
         warnings.push(`roundNo ${roundNo}: cached run had ${stats.miss} cache misses`);
       }
       if (!warmup && name === "db-per-request" && stats.readsById < measured.ok) {
@@ -313,6 +441,7 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
         tokens: "cold",
       });
       const coldStats = await server.stats();
+      const coldRedis = redisCommands(coldStats, null);
       // Then the stampede probe on the same instance: a few users, each asked
       // for by every connection at once, right after their keys are deleted.
       const chosen = stampedeUsers(roundNo);
@@ -330,11 +459,14 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
         round: roundNo,
         ...measured,
         server: pickCounts(coldStats),
+        ...coldRedis,
         stampede: {
           requests: stampedeRun.requests,
           users: chosen.length,
           readsById: stampedeStats.readsById,
           maxReadsPerUser: stampedeStats.maxReadsPerUser,
+          fills: stampedeStats.fills,
+          fallback: stampedeStats.fallback,
         },
       };
       if (stampedeRun.non2xx > 0)
@@ -376,9 +508,47 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
   return run;
 }
 
+function redisCommands(
+  stats: ServerStats,
+  serverCalls: Record<string, number> | null,
+): { redis?: RedisCommands } {
+  const lookups = stats.hit + stats.miss + stats.fallback;
+  if (!stats.redisCommands || lookups === 0) return {};
+  const client = stats.redisCommands;
+  const sum = (calls: Record<string, number>, names?: string[]) =>
+    Object.entries(calls)
+      .filter(([name]) => (names ? names.includes(name) : name !== "info"))
+      .reduce((total, [, n]) => total + n, 0);
+  const reads = ["mget", "get"];
+  return {
+    redis: {
+      lookups,
+      client,
+      perRequest: round(sum(client) / lookups, 4),
+      readsPerRequest: round(sum(client, reads) / lookups, 4),
+      ...(serverCalls
+        ? {
+            server: serverCalls,
+            serverReadsPerRequest: round(sum(serverCalls, reads) / lookups, 4),
+          }
+        : {}),
+    },
+  };
+}
+
 function pickCounts(stats: ServerStats): Partial<ServerStats> {
-  const { hit, miss, fallback, readsById, readsByEmail, usersRead, maxReadsPerUser } = stats;
-  return { hit, miss, fallback, readsById, readsByEmail, usersRead, maxReadsPerUser };
+  const names = [
+    "hit",
+    "miss",
+    "fallback",
+    "fills",
+    "fillsSkipped",
+    "readsById",
+    "readsByEmail",
+    "usersRead",
+    "maxReadsPerUser",
+  ] as const;
+  return Object.fromEntries(names.map((name) => [name, stats[name]]));
 }
 
 function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantResult> {
@@ -398,6 +568,8 @@ function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantRe
       ceiling: "/bench/open",
       stateless: "/bench/stateless",
       cached: "/me",
+      "cached-sentinel": "/me",
+      "cached-cluster": "/me",
       cold: "/me",
       "db-per-request": "/me",
       login: "/login",
@@ -419,9 +591,20 @@ function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantRe
       ratioToCeiling: perRoundRatio(runs, results.get("ceiling"), (r) => r.rps),
       ratioToDbPerRequest: perRoundRatio(runs, results.get("db-per-request"), (r) => r.rps),
       p99RatioToCeiling: perRoundRatio(runs, results.get("ceiling"), (r) => r.latencyMs.p99),
+      ratioToCached: perRoundRatio(runs, results.get("cached"), (r) => r.rps),
+      p99RatioToCached: perRoundRatio(runs, results.get("cached"), (r) => r.latencyMs.p99),
+      cpuRatioToCached: perRoundRatio(runs, results.get("cached"), (r) => r.cpuUsPerRequest),
+      redisCommandsPerRequest: medianOf(runs, (r) => r.redis?.perRequest),
+      redisReadsPerRequest: medianOf(runs, (r) => r.redis?.readsPerRequest),
+      serverReadsPerRequest: medianOf(runs, (r) => r.redis?.serverReadsPerRequest),
     });
   }
   return summary;
+}
+
+function medianOf(runs: Run[], pick: (run: Run) => number | undefined): number | null {
+  const values = runs.map(pick).filter((value) => value !== undefined);
+  return values.length > 0 ? round(median(values), 4) : null;
 }
 
 function checkTargets(
@@ -441,6 +624,12 @@ function checkTargets(
         ),
       )
     : null;
+  // The cached path's promise on every topology: one Redis command per request.
+  const cachedRuns = [...variants]
+    .filter(([name]) => name === "cached" || topologyOf(name) !== null)
+    .flatMap(([, v]) => v.runs.map((run) => run.redis?.perRequest))
+    .filter((value) => value !== undefined);
+  const roundTrips = cachedRuns.length > 0 ? round(Math.max(...cachedRuns), 3) : null;
   return [
     {
       name: "cached req/s ÷ ceiling req/s",
@@ -467,6 +656,12 @@ function checkTargets(
       pass: below(coldMax, 1),
     },
     {
+      name: "cached (every topology run): most Redis commands per authenticated request",
+      value: roundTrips,
+      limit: "≤ 1",
+      pass: below(roundTrips, 1),
+    },
+    {
       name: "soak RSS growth %",
       value: soak ? soak.rssGrowthPercent : null,
       limit: "< 10",
@@ -482,11 +677,13 @@ function tableRows(variants: Map<VariantName, VariantResult>): (string | number)
       "req/s",
       "× ceiling",
       "× db-per-request",
+      "× cached",
       "p50 ms",
       "p99 ms",
       "CPU µs/req",
       "peak RSS MB",
       "core 0 other %",
+      "Redis cmd/req",
     ],
   ];
   for (const [name, v] of variants) {
@@ -495,11 +692,45 @@ function tableRows(variants: Map<VariantName, VariantResult>): (string | number)
       v.median.rps,
       v.ratioToCeiling?.toFixed(2) ?? "–",
       v.ratioToDbPerRequest?.toFixed(2) ?? "–",
+      v.ratioToCached?.toFixed(2) ?? "–",
       v.median.p50Ms,
       v.median.p99Ms,
       v.median.cpuUsPerRequest,
       v.peakRssMb,
       v.median.serverCoreOtherPercent,
+      v.redisCommandsPerRequest?.toFixed(3) ?? "–",
+    ]);
+  }
+  return rows;
+}
+
+/** Redis round trips of the cached path per topology, counted at both ends. */
+function redisTableRows(variants: Map<VariantName, VariantResult>): (string | number)[][] {
+  const rows: (string | number)[][] = [
+    [
+      "cached on",
+      "req/s",
+      "× cached",
+      "p99 × cached",
+      "CPU × cached",
+      "cmd/req (client)",
+      "MGET+GET/req (client)",
+      "MGET+GET/req (server)",
+    ],
+  ];
+  for (const [name, v] of variants) {
+    if (name !== "cached" && topologyOf(name) === null) continue;
+    rows.push([
+      name === "cached"
+        ? `standalone${privateRedis ? "" : ", shared"} (cached)`
+        : `${topologyOf(name)} (${name})`,
+      v.median.rps,
+      v.ratioToCached?.toFixed(2) ?? "–",
+      v.p99RatioToCached?.toFixed(2) ?? "–",
+      v.cpuRatioToCached?.toFixed(2) ?? "–",
+      v.redisCommandsPerRequest?.toFixed(3) ?? "–",
+      v.redisReadsPerRequest?.toFixed(3) ?? "–",
+      v.serverReadsPerRequest?.toFixed(3) ?? "shared server, not counted",
     ]);
   }
   return rows;

@@ -10,76 +10,111 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { AddressInfo } from "node:net";
 import { once } from "node:events";
 import express, { type RequestHandler } from "express";
-import { PrismaPg } from "@prisma/adapter-pg";
-import type { PrismaUserClient } from "../src/adapters/prisma-user-store.js";
-import { Redis } from "ioredis";
-import { authRedisOptions, createRedisClient } from "../src/adapters/redis-client.js";
+import { Redis, type Cluster } from "ioredis";
+import { redisAttemptLimiters } from "../src/adapters/attempt-limiters.js";
+import { createPrismaAuthStore } from "../src/adapters/prisma-auth-store.js";
+import { authRedisOptions } from "../src/adapters/redis-client.js";
 import { AuthError } from "../src/core/errors.js";
-import type { UserCache } from "../src/core/ports.js";
-import {
-  assembleAuth,
-  createAuth,
-  createAuthPorts,
-  type Auth,
-  type CreateAuthOptions,
-} from "../src/create-auth.js";
+import type { AuthStore, UserCache } from "../src/core/ports.js";
+import { createAuth, type CreateAuthOptions } from "../src/create-auth.js";
 import { extractBearerToken } from "../src/http/bearer-token.js";
 import { sendAuthError } from "../src/http/error-response.js";
-import { PrismaClient } from "../src/generated/prisma/client.js";
 import { createApp } from "../src/server/app.js";
 import { parseConfig } from "../src/server/config.js";
+import { openDependencies, planDependencies } from "../src/server/dependencies.js";
 import { createLogger } from "../src/server/logger.js";
+import { startMetricsServer } from "../src/server/metrics.js";
+import { countRedisCommands } from "./lib/redis-commands.js";
 
 const config = parseConfig(process.env);
 const cacheMode = process.env.BENCH_CACHE === "off" ? "off" : "redis";
 const logger = createLogger(config.logLevel);
+if (config.jwtSecret === undefined) throw new Error("the bench server needs JWT_SECRET");
+if (config.cacheStore.kind !== "redis") throw new Error("the bench server needs a Redis");
 
-const prisma = new PrismaClient({
-  adapter: new PrismaPg({ connectionString: config.databaseUrl }),
+// Postgres and Redis opened as the standalone server opens them (pool size,
+// timeouts, the Sentinel or Cluster client), without migrations.
+const deps = await openDependencies(config, await planDependencies(config), logger, {
+  migrate: false,
+  role: "server",
 });
-await prisma.$queryRawUnsafe("SELECT 1");
 // Experiment knob for `npm run bench:ab`; unset, the client is production's.
 const autoPipelining = process.env.BENCH_REDIS_AUTOPIPELINING;
-const redis =
-  autoPipelining === undefined
-    ? createRedisClient(config.redisUrl, config.redisCommandTimeoutMs)
-    : new Redis(config.redisUrl, {
-        ...authRedisOptions(config.redisCommandTimeoutMs),
-        enableAutoPipelining: autoPipelining === "on",
-      });
+let redis: Redis | Cluster = deps.redis!;
+if (autoPipelining !== undefined) {
+  const connection = config.cacheStore.connection;
+  if (!("url" in connection)) throw new Error("BENCH_REDIS_AUTOPIPELINING needs REDIS_URL");
+  redis = new Redis(connection.url, {
+    ...authRedisOptions(config.redisCommandTimeoutMs),
+    enableAutoPipelining: autoPipelining === "on",
+  });
+}
 redis.on("error", () => {});
-if (redis.status !== "ready") await once(redis, "ready");
+// Every command the service sends, by name (all nodes of a Cluster), so the
+// bench can report Redis commands per request. Off for A/B runs against
+// builds that do not count, so both sides pay the same.
+const redisCommands =
+  process.env.BENCH_COUNT_REDIS_COMMANDS === "off" ? null : countRedisCommands(redis);
+// All servers start at once on one core: a first connection may time out
+// (and emit "error") before a later one gets through.
+await within(30_000, "Redis to be ready", async () => {
+  while (redis.status !== "ready") {
+    await once(redis, "ready", { signal: AbortSignal.timeout(1000) }).catch(() => {});
+  }
+});
 
-// Counts every Postgres read by id, per user, so the bench can check that a
-// cold cache costs at most one read per user on this instance.
+// Counts every Postgres read of a user, by id per user and by email, so the
+// bench can check that a cold cache costs at most one read per user on this
+// instance. It wraps the store port the service reads through.
 const counts = { readsById: 0, readsByEmail: 0 };
 const readsPerUser = new Map<string, number>();
-const base: PrismaUserClient = prisma;
-const countingPrisma: PrismaUserClient = {
-  user: {
-    findUnique(args) {
-      if ("id" in args.where) {
-        counts.readsById++;
-        const id = args.where.id;
-        readsPerUser.set(id, (readsPerUser.get(id) ?? 0) + 1);
-      } else {
-        counts.readsByEmail++;
-      }
-      return base.user.findUnique(args);
+const store: AuthStore = countingStore(
+  createPrismaAuthStore(deps.prisma, { schema: config.databaseSchema }),
+);
+
+function countingStore(base: AuthStore): AuthStore {
+  return {
+    ...base,
+    findUserById(id) {
+      counts.readsById++;
+      readsPerUser.set(id, (readsPerUser.get(id) ?? 0) + 1);
+      return base.findUserById(id);
     },
-    create: (args) => base.user.create(args),
-  },
-  $queryRawUnsafe: (query, ...values) => base.$queryRawUnsafe(query, ...values),
-  $executeRawUnsafe: (query, ...values) => base.$executeRawUnsafe(query, ...values),
+    findUserByEmail(email) {
+      counts.readsByEmail++;
+      return base.findUserByEmail(email);
+    },
+  };
+}
+
+/**
+ * The design users would otherwise pick: the same verifier, lookup, service,
+ * middleware and router as with Redis, but a user cache that always misses,
+ * so every authenticated request reads Postgres.
+ */
+const alwaysMiss: UserCache = {
+  read: async () => ({ user: null, fence: "always-miss" }),
+  fill: async () => false,
+  write: async () => {},
+  identity: async () => "always-miss",
+  onConnectionLost: () => () => {},
+  ping: async () => {},
 };
 
 const authOptions: CreateAuthOptions = {
-  prisma: countingPrisma,
-  redis,
-  tokens: config.tokens,
+  store,
+  ...(cacheMode === "off"
+    ? {
+        userCache: alwaysMiss,
+        // Throttling counters where the Redis variant keeps them (off in the bench anyway).
+        attemptLimiters: redisAttemptLimiters(redis, config.cache.keyPrefix),
+      }
+    : { redis }),
+  tokens: { ...config.tokens, secret: config.jwtSecret },
   cache: config.cache,
+  sessions: config.sessions,
   passwordHashing: config.passwordHashing,
-  rateLimit: config.rateLimit ? {} : (false as const),
+  rateLimit: config.rateLimit ? {} : false,
   registration: config.registration,
   allowAidHeader: config.allowAidHeader,
   logger,
@@ -88,24 +123,27 @@ const authOptions: CreateAuthOptions = {
     ? { verifiedTokenCache: false as const }
     : {}),
 };
-const auth = cacheMode === "off" ? createAuthWithoutCache() : createAuth(authOptions);
-
-/**
- * The design users would otherwise pick: the same verifier, lookup, service,
- * middleware and router as createAuth builds, but a user cache that always
- * misses, so every authenticated request reads Postgres.
- */
-function createAuthWithoutCache(): Auth {
-  const alwaysMiss: UserCache = {
-    read: async () => ({ user: null, fence: "" }),
-    fill: async () => false,
-    write: async () => {},
-    ping: async () => {},
-  };
-  return assembleAuth({ ...createAuthPorts(authOptions), cache: alwaysMiss }, authOptions);
-}
+const auth = createAuth(authOptions);
+// Metrics as the standalone server serves them (their own port; prom-client's
+// default collectors run in this process either way).
+const metrics = config.metrics ? await startMetricsServer(config.metrics) : null;
+metrics?.attach(auth);
 // The breaker starts open until the first repair pass: measure the steady state.
-await auth.checkCache();
+await within(30_000, "the cache to be trusted", async () => {
+  while (!(await auth.checkCache())) await new Promise((resolve) => setTimeout(resolve, 200));
+});
+
+async function within(ms: number, what: string, wait: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`waited ${ms} ms for ${what}`)), ms);
+  });
+  try {
+    await Promise.race([wait(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 // The body /me would send, for routes that skip the lookup.
 const SAMPLE_USER = {
@@ -155,6 +193,7 @@ bench.get("/bench/stats", (req, res) => {
     cache: cacheMode,
     ...counts,
     ...cacheCounts(),
+    redisCommands: redisCommands?.counts() ?? null,
     usersRead: readsPerUser.size,
     maxReadsPerUser,
     memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },
@@ -176,10 +215,15 @@ function cacheCounts() {
     hit: now.hits - cacheBaseline.hits,
     miss: now.misses - cacheBaseline.misses,
     fallback: now.fallbacks - cacheBaseline.fallbacks,
+    // Why a user might be read twice: a fill that did not land (refused or failed).
+    fills: now.fills - cacheBaseline.fills,
+    fillsSkipped: now.fillsSkipped - cacheBaseline.fillsSkipped,
+    breaker: now.breaker,
   };
 }
 bench.post("/bench/reset", (_req, res) => {
   counts.readsById = counts.readsByEmail = 0;
+  redisCommands?.reset();
   cacheBaseline = auth.cacheStatus();
   readsPerUser.clear();
   eventLoopDelay.reset();
@@ -218,7 +262,11 @@ process.on("SIGTERM", () => {
   server.close();
   server.closeAllConnections();
   auth.close();
-  void Promise.allSettled([redis.quit(), prisma.$disconnect()]).then(() => process.exit(0));
+  void Promise.allSettled([
+    redis === deps.redis ? Promise.resolve() : redis.quit(),
+    deps.close(),
+    metrics?.close(),
+  ]).then(() => process.exit(0));
   setTimeout(() => process.exit(0), 3000).unref();
 });
 // The orchestrator died: do not linger.

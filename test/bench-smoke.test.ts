@@ -53,8 +53,10 @@ describe("npm run bench -- --smoke", () => {
       const coldRun = report.variants.cold.runs[0];
       expect(coldRun.server.usersRead).toBe(report.settings.users);
       expect(coldRun.stampede.users).toBeGreaterThan(0);
+      // One Redis command (the MGET) per authenticated request on the cached path.
+      expect(report.variants.cached.runs[0].redis.readsPerRequest).toBeCloseTo(1, 2);
       expect(report.soak.samples.length).toBeGreaterThan(0);
-      expect(report.targets.map((t: { name: string }) => t.name)).toHaveLength(5);
+      expect(report.targets.map((t: { name: string }) => t.name)).toHaveLength(6);
       expect(report.settings.argon2id).toMatchObject({ memoryCost: 19456, timeCost: 2 });
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,10 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { createArgon2PasswordHasher } from "../../src/adapters/argon2-password-hasher.js";
+import { redisCacheKeys } from "../../src/adapters/redis-user-cache.js";
 import { createTokenService, type TokenService } from "../../src/core/token-service.js";
 import { databaseUrlNamed, migrateDatabase } from "../../src/db/migrate.js";
 import { dropDatabaseIfExists } from "../../test/helpers/database.js";
@@ -32,6 +35,26 @@ export interface BenchFixtures {
   flushUserCache(ids?: string[]): Promise<number>;
   /** Fresh tokens for the logout pool, at each user's current version. */
   mintLogoutTokens(): Promise<string[]>;
+  /**
+   * `count` more users, each with one live session and `revokedSessions`
+   * sessions revoked since its last version change (so their cache entries
+   * carry that many); one token each, naming the live session.
+   */
+  seedSessionUsers(options: {
+    kind: string;
+    count: number;
+    revokedSessions: number;
+  }): Promise<{ users: SeededUser[]; tokens: string[] }>;
+  /**
+   * A database for another checkout's server (`npm run bench:ab -- --build`):
+   * created, migrated with that checkout's migrations into the schema its
+   * version uses, and seeded with the same users, so `tokens` work on it too.
+   * Returns the environment that server needs on top of `serverEnv()`.
+   */
+  seedCheckoutDatabase(options: {
+    repoDir: string;
+    databaseName: string;
+  }): Promise<Record<string, string>>;
   close(options?: { keepDatabase?: boolean }): Promise<void>;
 }
 
@@ -61,7 +84,10 @@ export async function prepareFixtures(options: {
   keyPrefix: string;
   userCount: number;
   logoutUserCount: number;
+  /** Default: REDIS_URL, or the local default. */
+  redisUrl?: string;
 }): Promise<BenchFixtures> {
+  const redisUrl = options.redisUrl ?? REDIS_URL;
   const secret = randomBytes(48).toString("base64url");
   const databaseUrl = databaseUrlFor(options.databaseName);
   const keyPrefix = options.keyPrefix;
@@ -71,40 +97,31 @@ export async function prepareFixtures(options: {
     JWT_AUDIENCE: AUDIENCE,
     JWT_EXPIRES_IN_SECONDS: String(TOKEN_LIFETIME_SECONDS),
     DATABASE_URL: databaseUrl,
-    REDIS_URL,
+    REDIS_URL: redisUrl,
     CACHE_KEY_PREFIX: keyPrefix,
     DB_MIGRATE_ON_START: "off",
     // Login throughput is the point of one variant: no throttling (as the README advises).
     RATE_LIMIT: "off",
+    // Metrics on, as in production, on a free port of each server's own.
+    METRICS_PORT: "0",
     PORT: "0",
   };
   const config = parseConfig(baseEnv);
 
   await dropDatabase(options.databaseName);
-  await migrateDatabase({ databaseUrl, createDatabase: true });
+  await migrateDatabase({ databaseUrl, schema: config.databaseSchema, createDatabase: true });
+  const schema = pg.escapeIdentifier(config.databaseSchema);
+  const usersTable = `${schema}.users`;
 
   const password = "bench password, not a secret";
   const passwordHash = await createArgon2PasswordHasher(config.passwordHashing).hash(password);
   const users = makeUsers("user", options.userCount);
   const logoutUsers = makeUsers("logout", options.logoutUserCount);
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    for (const pool of [users, logoutUsers]) {
-      for (let start = 0; start < pool.length; start += 5000) {
-        const batch = pool.slice(start, start + 5000);
-        await db.query(
-          `INSERT INTO users (id, email, password_hash, name, updated_at)
-           SELECT id, email, $3, 'Bench ' || email, now()
-           FROM unnest($1::uuid[], $2::text[]) AS u(id, email)`,
-          [batch.map((u) => u.id), batch.map((u) => u.email), passwordHash],
-        );
-      }
-    }
-    await db.query("ANALYZE users");
-  } finally {
-    await db.end();
-  }
+  await withClient(databaseUrl, async (db) => {
+    for (const pool of [users, logoutUsers]) await insertUsers(db, usersTable, pool, passwordHash);
+    await db.query(`ANALYZE ${usersTable}`);
+  });
+  const extraDatabases: string[] = [];
 
   const tokenService = createTokenService({
     secret,
@@ -114,12 +131,12 @@ export async function prepareFixtures(options: {
   });
   const tokens = users.map((user) => tokenService.issue({ id: user.id, jwtVersion: 0 }).token);
 
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   await deleteKeys(redis, `${keyPrefix}*`);
 
   return {
     databaseUrl,
-    redisUrl: REDIS_URL,
+    redisUrl,
     keyPrefix,
     password,
     passwordHashing: config.passwordHashing,
@@ -137,16 +154,17 @@ export async function prepareFixtures(options: {
       };
     },
     async flushUserCache(ids) {
-      if (!ids) return deleteKeys(redis, `${keyPrefix}user:*`);
+      // Entries only: each bucket's generation key stays, as it would in production.
+      if (!ids) return deleteKeys(redis, `${keyPrefix}{u*}:user:*`);
       if (ids.length === 0) return 0;
-      return redis.unlink(...ids.map((id) => `${keyPrefix}user:${id}`));
+      return redis.unlink(...ids.map((id) => redisCacheKeys(keyPrefix, id).entry));
     },
     async mintLogoutTokens() {
       const client = new pg.Client({ connectionString: databaseUrl });
       await client.connect();
       try {
         const { rows } = await client.query<{ id: string; jwt_version: number }>(
-          "SELECT id, jwt_version FROM users WHERE id = ANY($1::uuid[])",
+          `SELECT id, jwt_version FROM ${usersTable} WHERE id = ANY($1::uuid[])`,
           [logoutUsers.map((u) => u.id)],
         );
         const version = new Map(rows.map((row) => [row.id, row.jwt_version]));
@@ -158,12 +176,97 @@ export async function prepareFixtures(options: {
         await client.end();
       }
     },
+    async seedSessionUsers({ kind, count, revokedSessions }) {
+      const seeded = makeUsers(kind, count);
+      const live = seeded.map(() => randomUUID());
+      await withClient(databaseUrl, async (db) => {
+        await insertUsers(db, usersTable, seeded, passwordHash);
+        const ids = seeded.map((u) => u.id);
+        // One live session each, then `revokedSessions` ended ones, as
+        // "sign out this session" leaves them: the user's revision raised and
+        // each ended session stamped with it, its access tokens unexpired.
+        await db.query(
+          `INSERT INTO ${schema}.sessions (id, user_id, refresh_token_hash, expires_at, access_expires_at)
+           SELECT s, u, md5(gen_random_uuid()::text), now() + interval '30 days',
+                  now() + interval '1 hour'
+           FROM unnest($1::uuid[], $2::uuid[]) AS t(s, u)`,
+          [live, ids],
+        );
+        if (revokedSessions > 0) {
+          await db.query(`UPDATE ${usersTable} SET revision = 1 WHERE id = ANY($1::uuid[])`, [ids]);
+          await db.query(
+            `INSERT INTO ${schema}.sessions (id, user_id, refresh_token_hash, expires_at,
+               access_expires_at, revoked_at, revoke_reason, revoked_revision)
+             SELECT gen_random_uuid(), u, md5(gen_random_uuid()::text),
+                    now() + interval '30 days', now() + interval '1 hour',
+                    now() - n * interval '1 second', 'signed_out', 1
+             FROM unnest($1::uuid[]) AS u, generate_series(1, $2::int) AS n`,
+            [ids, revokedSessions],
+          );
+        }
+        await db.query(`ANALYZE ${usersTable}`);
+        await db.query(`ANALYZE ${schema}.sessions`);
+      });
+      const tokens = seeded.map(
+        (user, i) => tokenService.issue({ id: user.id, jwtVersion: 0, sessionId: live[i] }).token,
+      );
+      return { users: seeded, tokens };
+    },
+    async seedCheckoutDatabase({ repoDir, databaseName }) {
+      // 0.1's layout (no AuthStore yet) has its tables in `public`; later ones in `auth`.
+      const layout = existsSync(join(repoDir, "src/adapters/prisma-auth-store.ts"))
+        ? "auth"
+        : "public";
+      const url = databaseUrlFor(databaseName);
+      await dropDatabase(databaseName);
+      extraDatabases.push(databaseName);
+      await migrateDatabase({
+        databaseUrl: url,
+        schema: layout,
+        createDatabase: true,
+        migrationsDir: join(repoDir, "prisma/migrations"),
+      });
+      const table = `${pg.escapeIdentifier(layout)}.users`;
+      await withClient(url, async (db) => {
+        await insertUsers(db, table, users, passwordHash);
+        await db.query(`ANALYZE ${table}`);
+      });
+      return { DATABASE_URL: url, ...(layout === "auth" ? { DATABASE_SCHEMA: layout } : {}) };
+    },
     async close({ keepDatabase = false } = {}) {
       await deleteKeys(redis, `${keyPrefix}*`).catch(() => 0);
       redis.disconnect();
       if (!keepDatabase) await dropDatabase(options.databaseName);
+      for (const name of extraDatabases) await dropDatabase(name).catch(() => {});
     },
   };
+}
+
+async function withClient<T>(url: string, use: (db: pg.Client) => Promise<T>): Promise<T> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    return await use(db);
+  } finally {
+    await db.end();
+  }
+}
+
+async function insertUsers(
+  db: pg.Client,
+  table: string,
+  pool: SeededUser[],
+  passwordHash: string,
+): Promise<void> {
+  for (let start = 0; start < pool.length; start += 5000) {
+    const batch = pool.slice(start, start + 5000);
+    await db.query(
+      `INSERT INTO ${table} (id, email, password_hash, name, updated_at)
+       SELECT id, email, $3, 'Bench ' || email, now()
+       FROM unnest($1::uuid[], $2::text[]) AS u(id, email)`,
+      [batch.map((u) => u.id), batch.map((u) => u.email), passwordHash],
+    );
+  }
 }
 
 function makeUsers(kind: string, count: number): SeededUser[] {

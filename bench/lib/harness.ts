@@ -26,19 +26,27 @@ let runtime: Runtime = "tsx";
 
 export function useRuntime(value: Runtime): void {
   runtime = value;
-  if (value === "compiled") {
-    execFileSync(
-      process.execPath,
-      [`${REPO_DIR}node_modules/typescript/bin/tsc`, "-p", `${REPO_DIR}bench/tsconfig.build.json`],
-      { stdio: "inherit", cwd: REPO_DIR },
-    );
-  }
+  if (value === "compiled") compileBench(REPO_DIR);
 }
 
-function script(name: "server" | "load"): string[] {
+/**
+ * Builds src and bench of a checkout (this one, or another one's for
+ * `npm run bench:ab -- --build`) into its dist/bench with its own tsc.
+ */
+export function compileBench(repoDir: string): void {
+  const dir = repoDir.endsWith("/") ? repoDir : `${repoDir}/`;
+  execFileSync(
+    process.execPath,
+    [`${dir}node_modules/typescript/bin/tsc`, "-p", `${dir}bench/tsconfig.build.json`],
+    { stdio: "inherit", cwd: dir },
+  );
+}
+
+function script(name: "server" | "load", repoDir = REPO_DIR): string[] {
+  const dir = repoDir.endsWith("/") ? repoDir : `${repoDir}/`;
   return runtime === "compiled"
-    ? [`${REPO_DIR}dist/bench/bench/${name}.js`]
-    : ["--import", "tsx", `${REPO_DIR}bench/${name}.ts`];
+    ? [`${dir}dist/bench/bench/${name}.js`]
+    : ["--import", "tsx", `${dir}bench/${name}.ts`];
 }
 
 // This file runs from bench/lib or from dist/bench/bench/lib.
@@ -55,10 +63,16 @@ export interface ServerStats {
   hit: number;
   miss: number;
   fallback: number;
+  /** Cache fills that landed, and those refused (newer entry or emptied cache). */
+  fills: number;
+  fillsSkipped: number;
+  breaker: string;
   readsById: number;
   readsByEmail: number;
   usersRead: number;
   maxReadsPerUser: number;
+  /** Redis commands the server sent since the last reset, by name (null: not counted). */
+  redisCommands: Record<string, number> | null;
   memory: { rss: number; heapUsed: number; heapTotal: number };
   eventLoopDelayMs: { mean: number; p50: number; p99: number; max: number };
 }
@@ -106,16 +120,18 @@ function waitForMessage<T extends { type: string }>(
 /**
  * Starts bench/server.ts pinned to the server core. Its request logs go to
  * /dev/null: the bench measures producing them, not shipping them.
+ * `repoDir`: another checkout's bench server (compiled with `compileBench`).
  */
 export async function startServerUnderTest(
   name: string,
   env: Record<string, string>,
-  options: { nodeArgs?: string[] } = {},
+  options: { nodeArgs?: string[]; repoDir?: string } = {},
 ): Promise<ServerUnderTest> {
   const devNull = openSync("/dev/null", "w");
   let stderr = "";
-  const child = spawnNode([...(options.nodeArgs ?? []), ...script("server")], SERVER_CPU, {
-    cwd: REPO_DIR,
+  const repoDir = options.repoDir ?? REPO_DIR;
+  const child = spawnNode([...(options.nodeArgs ?? []), ...script("server", repoDir)], SERVER_CPU, {
+    cwd: repoDir,
     env,
     stdio: ["ignore", devNull, "pipe", "ipc"],
   });

@@ -1,17 +1,30 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import type { Runtime } from "./harness.js";
+import type { TopologyName } from "./topologies.js";
 
 export const VARIANT_NAMES = [
   "ceiling",
   "stateless",
   "cached",
+  "cached-sentinel",
+  "cached-cluster",
   "cold",
   "db-per-request",
   "login",
   "logout",
 ] as const;
 export type VariantName = (typeof VARIANT_NAMES)[number];
+
+/** Variants on a private Redis topology the run starts (and stops) itself. */
+export const TOPOLOGY_VARIANTS = {
+  "cached-sentinel": "sentinel",
+  "cached-cluster": "cluster",
+} as const satisfies Partial<Record<VariantName, TopologyName>>;
+
+export function topologyOf(name: VariantName): TopologyName | null {
+  return (TOPOLOGY_VARIANTS as Partial<Record<VariantName, TopologyName>>)[name] ?? null;
+}
 
 export interface BenchOptions {
   mode: "full" | "smoke";
@@ -24,6 +37,8 @@ export interface BenchOptions {
   /** Users per cold-stampede probe; each is requested `connections` times in a row. */
   stampedeUsers: number;
   variants: VariantName[];
+  /** Standalone Redis started by the run instead of REDIS_URL. */
+  privateRedis: boolean;
   /** LOG_LEVEL of the servers under test; production's default unless overridden. */
   logLevel: string | null;
   soak: { durationSeconds: number; warmupSeconds: number; sampleSeconds: number; rate: number };
@@ -44,6 +59,9 @@ const HELP = `usage: npm run bench -- [options]
   --connections N      concurrent connections (default 50)
   --users N            seeded users with tokens (default 10000)
   --variants a,b       subset of: ${VARIANT_NAMES.join(", ")}
+  --topologies         with --smoke: also the Sentinel and Cluster variants (a full run has them)
+  --private-redis      standalone variants on a redis-server the run starts, not REDIS_URL:
+                       no other clients beside the servers under test (as the topologies)
   --log-level L        LOG_LEVEL of the servers (default: the production default)
   --soak S             seconds of soak at the end (default 60; 0 skips it)
   --soak-rate R        soak requests per second (default 1500)
@@ -63,6 +81,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       connections: { type: "string" },
       users: { type: "string" },
       variants: { type: "string" },
+      topologies: { type: "boolean", default: false },
+      "private-redis": { type: "boolean", default: false },
       "log-level": { type: "string" },
       soak: { type: "string" },
       "soak-rate": { type: "string" },
@@ -94,7 +114,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         }
         return name as VariantName;
       })
-    : [...VARIANT_NAMES];
+    : VARIANT_NAMES.filter((name) => !smoke || values.topologies || topologyOf(name) === null);
   const runtime = values.runtime ?? (smoke ? "tsx" : "compiled");
   if (runtime !== "tsx" && runtime !== "compiled") throw new Error(`bad runtime: ${runtime}`);
   const connections = number(values.connections, 50, 1, 1000);
@@ -111,6 +131,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     logoutUsers: smoke ? Math.max(connections, 100) : Math.max(connections, 5000),
     stampedeUsers: smoke ? 5 : 100,
     variants,
+    privateRedis: values["private-redis"],
     logLevel: values["log-level"] ?? null,
     soak: {
       durationSeconds: number(values.soak, smoke ? 2 : 60, 0, 1800),
