@@ -96,7 +96,8 @@ const alwaysMiss: UserCache = {
   read: async () => ({ user: null, fence: "always-miss" }),
   fill: async () => false,
   write: async () => {},
-  identity: async () => "always-miss",
+  shardOf: () => "always-miss",
+  identities: async () => new Map([["always-miss", "always-miss"]]),
   onConnectionLost: () => () => {},
   ping: async () => {},
 };
