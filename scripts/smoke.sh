@@ -18,7 +18,7 @@ if [ "$mode" = embedded ] || [ "$mode" = npx ]; then
   export DATA_DIR="$SCRATCH/.data" DATABASE_URL= REDIS_URL= EMBEDDED= JWT_SECRET=
 else
   DB="jwt_auth_smoke_$$"
-  export DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$DB"
+  export DATABASE_URL="postgresql://postgres@127.0.0.1:5432/$DB" CACHE_KEY_PREFIX="smoke-$$:"
   export JWT_SECRET="${JWT_SECRET:-$(node -e 'console.log(require("crypto").randomBytes(48).toString("base64url"))')}"
 fi
 
@@ -44,6 +44,7 @@ cleanup() {
   stop
   if [ -n "${SCRATCH:-}" ]; then rm -rf "$SCRATCH"; else
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null || true
+    redis-cli -h 127.0.0.1 --scan --pattern "$CACHE_KEY_PREFIX*" | xargs -r redis-cli -h 127.0.0.1 del >/dev/null || true
   fi
 }
 trap cleanup EXIT
@@ -77,4 +78,12 @@ if [ "$mode" != services ]; then
   expect "$(curl -fs "$BASE/me" -H "authorization: Bearer $again" | json .user.email)" "$email" "me after a restart"
   expect "$(curl -s "$BASE/me" -H "authorization: Bearer $token" | json .error.code)" token_revoked "old token after a restart"
 fi
-echo "smoke ($mode): ok (register, login, me, logout, revoked$([ "$mode" != services ] && echo ', restart, login again'))"
+if [ "$mode" = services ]; then
+  # SIGTERM to npm alone (a process manager's stop): the server must go too.
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do curl -s "$BASE/healthz" >/dev/null || break; sleep 0.2; done
+  curl -s "$BASE/healthz" >/dev/null && { cat "$LOG"; echo "smoke: server outlived npm"; exit 1; }
+  wait "$pid" 2>/dev/null || true
+  pid=""
+fi
+echo "smoke ($mode): ok (register, login, me, logout, revoked$([ "$mode" != services ] && echo ", restart, login again" || echo ", stops with npm"))"

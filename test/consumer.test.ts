@@ -711,6 +711,16 @@ for (const [index, spec] of [LATEST, LOWER_BOUNDS].entries()) {
           `${mb(installed.totalKiB)} in all; ${JSON.stringify(installed.versions)}`,
       );
       expect(installed.output).not.toMatch(/ERESOLVE|gyp (info|ERR)|node-gyp rebuild/);
+      // Nothing of ours runs, or is even listed to run, when a consumer installs the tarball.
+      expect(installed.output).not.toMatch(/install-scripts/);
+      const manifest = JSON.parse(
+        await readFile(join(installed.dir, "node_modules/versioned-jwt-auth/package.json"), "utf8"),
+      ) as { scripts?: Record<string, string> };
+      expect(
+        Object.keys(manifest.scripts ?? {}).filter((name) =>
+          /^(pre|post)?(install|prepare)$/.test(name),
+        ),
+      ).toEqual([]);
       expect(installed.versions["versioned-jwt-auth"]).toBe(
         JSON.parse(await readFile(join(REPO, "package.json"), "utf8")).version,
       );
@@ -783,24 +793,21 @@ for (const [index, spec] of [LATEST, LOWER_BOUNDS].entries()) {
       expect(refreshed.body.error.code).toBe("invalid_refresh_token");
     });
 
-    it("a user the app had before registers and gets their existing row (onRegister's upsert)", async () => {
+    it("a user the app had before cannot take their row by registering their email (409)", async () => {
       const { url, databaseUrl, existingEmail } = await c().running;
+      const before = (await appUsers(databaseUrl))[0];
       const registered = await call(url, "POST", "/auth/register", {
         body: { email: existingEmail, password: PASSWORD },
       });
-      expect(registered.status, JSON.stringify(registered.body)).toBe(201);
-      const accountId = registered.body.user.id as string;
-      c().userIds.push(accountId);
-      expect((await appUsers(databaseUrl))[0]).toEqual({
-        id: 1,
-        email: existingEmail,
-        auth_user_id: accountId,
-      });
+      expect(registered.status, JSON.stringify(registered.body)).toBe(409);
+      expect(registered.body.error.code).toBe("email_taken");
+      expect((await appUsers(databaseUrl))[0]).toEqual(before);
+      expect(before).toEqual({ id: 1, email: existingEmail, auth_user_id: null });
+      // The undone registration left no account behind.
       const login = await call(url, "POST", "/auth/login", {
         body: { email: existingEmail, password: PASSWORD },
       });
-      const profile = await call(url, "GET", "/api/profile", { token: login.body.accessToken });
-      expect(profile.body.profile).toMatchObject({ id: 1, email: existingEmail });
+      expect(login.status).toBe(401);
     });
 
     it("logs nothing to stderr and stops on SIGTERM (the README's shutdown handler)", async () => {
