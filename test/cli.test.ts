@@ -6,17 +6,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
 import pg from "pg";
 import request from "supertest";
 import { ENVIRONMENT_VARIABLES } from "../src/server/environment.js";
 import { loginPair, me, PASSWORD, refresh, register, uniqueEmail } from "./helpers/api.js";
 import { freePort } from "./helpers/free-port.js";
+import { scanKeys } from "./helpers/shared-prefix-keys.js";
 import { startServerProcess } from "./helpers/server-process.js";
 import {
+  BASE_DATABASE_URL,
   createTestApp,
   databaseUrlFor,
   dropDatabase,
@@ -51,6 +55,11 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
+async function deleteKeys(pattern: string) {
+  const keys = await scanKeys(t.redis as Redis, pattern);
+  if (keys.length > 0) await t.redis.del(...keys);
+}
+
 // The CLI as an operator runs it against the instances' Postgres and Redis.
 const operatorEnv = () => ({
   DATABASE_URL: t.databaseUrl,
@@ -74,10 +83,16 @@ describe("versioned-jwt-auth --help", () => {
   it("answers usage mistakes with exit 2 and the usage", async () => {
     const unknown = await cli(["frobnicate"]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown command: frobnicate[\s\S]*Usage:/);
+    // The problem and where help is, not 70 lines of help.
+    expect(unknown.stderr).toBe(
+      "unknown command: frobnicate\nRun `versioned-jwt-auth --help` for the commands and variables.\n",
+    );
     const noEmail = await cli(["revoke"]);
     expect(noEmail.code).toBe(2);
-    expect(noEmail.stderr).toMatch(/revoke needs --email/);
+    expect(noEmail.stderr).toMatch(/^revoke needs --email <address>\nRun/);
+    const noValue = await cli(["revoke", "--email"]);
+    expect(noValue.code).toBe(2);
+    expect(noValue.stderr.split("\n")).toHaveLength(3);
   });
 });
 
@@ -89,7 +104,7 @@ describe("versioned-jwt-auth migrate", () => {
       const first = await cli(["migrate"], env);
       expect(first.code, first.stderr).toBe(0);
       expect(first.stdout).toMatch(
-        /migrations applied to postgresql:\/\/127\.0\.0\.1:5432\/.*schema "auth"/,
+        /^migrations applied to postgresql:\/\/127\.0\.0\.1:5432\/.*schema "auth": \d{14}_\w+/,
       );
       const client = new pg.Client({ connectionString: databaseUrlFor(name) });
       await client.connect();
@@ -103,7 +118,9 @@ describe("versioned-jwt-auth migrate", () => {
         "sessions",
         "users",
       ]);
-      expect((await cli(["migrate"], env)).code).toBe(0);
+      const second = await cli(["migrate"], env);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toMatch(/schema "auth" is up to date: no migrations to apply\n$/);
     } finally {
       await dropDatabase(name);
     }
@@ -121,7 +138,8 @@ describe("the operator commands", () => {
       operatorEnv(),
     );
     expect(code, stderr).toBe(0);
-    expect(stdout).toBe(`${email.toUpperCase()}: signed out everywhere\n`);
+    expect(stdout).toBe(`${email}: signed out everywhere\n`); // as stored
+    expect(stderr).toBe("");
     const res = await me(t.app, pair.accessToken);
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe("token_revoked");
@@ -143,6 +161,69 @@ describe("the operator commands", () => {
     const deleted = await cli(["delete", "--email", email], operatorEnv());
     expect(deleted.stdout).toBe(`${email}: deleted\n`);
     expect((await me(t.app, again.accessToken)).body.error.code).toBe("invalid_token");
+  });
+
+  it("under a key prefix no server uses, it still revokes in Postgres but warns and exits 4", async () => {
+    const email = uniqueEmail("cli-prefix");
+    await register(t.app, email);
+    const pair = await loginPair(t.app, email);
+    expect((await me(t.app, pair.accessToken)).status).toBe(200); // cached under t's prefix
+    const wrong = await cli(["revoke", "--email", email], {
+      ...operatorEnv(),
+      CACHE_KEY_PREFIX: `${t.keyPrefix}typo:`,
+    });
+    try {
+      expect(wrong.code).toBe(4);
+      expect(wrong.stdout).toBe(`${email}: signed out everywhere\n`);
+      expect(wrong.stderr).toMatch(
+        new RegExp(`^warning: no server has used the Redis key prefix "${t.keyPrefix}typo:"`),
+      );
+      expect(wrong.stderr).toMatch(
+        /\(CACHE_TTL_SECONDS=\d+\): run this again with their settings\.\n$/,
+      );
+      // What the warning is about: the running instance's cached entry is untouched…
+      expect((await me(t.app, pair.accessToken)).status).toBe(200);
+      // …until the command runs with the instances' settings.
+      expect((await cli(["revoke", "--email", email], operatorEnv())).code).toBe(0);
+      expect((await me(t.app, pair.accessToken)).body.error.code).toBe("token_revoked");
+    } finally {
+      await deleteKeys(`${t.keyPrefix}typo:*`);
+    }
+  });
+
+  it("on a database without the auth tables it says to migrate, in one line, and changes nothing", async () => {
+    const name = testDatabaseName("cli_unmigrated");
+    const client = new pg.Client({ connectionString: BASE_DATABASE_URL });
+    await client.connect();
+    await client.query(`CREATE DATABASE "${name}"`);
+    await client.end();
+    try {
+      const result = await cli(["revoke", "--email", "a@example.com"], {
+        ...operatorEnv(),
+        DATABASE_URL: databaseUrlFor(name),
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^revoke failed: the auth tables in Postgres schema "auth" are missing .*versioned-jwt-auth migrate/,
+      );
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).not.toMatch(/Redis answers/);
+    } finally {
+      await dropDatabase(name);
+    }
+  });
+
+  it("in a data directory with no embedded database it refuses and creates nothing", async () => {
+    const dataDir = join(scratch, "never-started");
+    const result = await cli(["disable", "--email", "a@example.com"], {
+      EMBEDDED: "on",
+      DATA_DIR: dataDir,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `disable failed: no embedded database in ${dataDir}: run this where the server keeps its data (set DATA_DIR to its data directory), or start the server once\n`,
+    );
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   it("an unknown email exits 3 and changes nothing", async () => {

@@ -73,6 +73,21 @@ export function redisCacheKeys(prefix: string, id: string): { entry: string; gen
   return { entry: `${bucket}:user:${id}`, generation: `${bucket}:generation` };
 }
 
+// Set by every instance that has trusted the cache under this prefix (see markReplayed).
+const replayMarkKeyOf = (prefix: string) => `${prefix}replayed-on`;
+
+/**
+ * Whether any instance has used this cache under this key prefix: one-off
+ * commands warn when none has, since a change written under the wrong
+ * prefix leaves the servers' cached entries as they were.
+ */
+export async function cachePrefixInUse(
+  redis: Redis | Cluster,
+  keyPrefix: string,
+): Promise<boolean> {
+  return (await redis.exists(replayMarkKeyOf(keyPrefix))) === 1;
+}
+
 /** The Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag, or of the key without one. */
 export function clusterKeySlot(key: string): number {
   const open = key.indexOf("{");
@@ -125,7 +140,7 @@ export function createRedisUserCache(redis: AnyRedis, options: RedisUserCacheOpt
   const ackTimeoutMs = options.replicaAckTimeoutMs ?? 250;
   const keys = (id: string) => redisCacheKeys(options.keyPrefix, id);
   // A hash: shard → the identity of its data set when a replay last completed on it.
-  const replayMarkKey = `${options.keyPrefix}replayed-on`;
+  const replayMarkKey = replayMarkKeyOf(options.keyPrefix);
   // ioredis 6 does not apply `commandTimeout` to auto-pipelined Cluster
   // commands; the bound is then kept here.
   const bounded = needsOwnDeadline(redis)

@@ -4,12 +4,19 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import { createAuth } from "../create-auth.js";
+import { normalizeEmail } from "../core/email.js";
 import { ConfigError, parseConfig, type ServerConfig } from "./config.js";
-import { openDependencies, planDependencies, untilCacheTrusted } from "./dependencies.js";
+import {
+  openDependencies,
+  planDependencies,
+  untilCacheTrusted,
+  untilRedisReady,
+} from "./dependencies.js";
+import { cachePrefixInUse } from "../adapters/redis-user-cache.js";
 import { ENVIRONMENT_VARIABLES } from "./environment.js";
 import { createLogger } from "./logger.js";
 import { resolveSigningSecret } from "./signing-secret.js";
-import { startServer } from "./start-server.js";
+import { startServer, type RunningServer } from "./start-server.js";
 import { describeError, StartupError } from "./startup-error.js";
 
 const USAGE = `Usage: versioned-jwt-auth [command] [options]
@@ -52,8 +59,7 @@ export async function runCli(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${usage()}`);
-    return 2;
+    return usageError((error as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -66,16 +72,13 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   const [command = "start", ...rest] = positionals;
   if (rest.length > 0) {
-    console.error(`unexpected argument: ${rest[0]}\n\n${usage()}`);
-    return 2;
+    return usageError(`unexpected argument: ${rest[0]}`);
   }
   if (command !== "start" && command !== "migrate" && !(command in OPERATIONS)) {
-    console.error(`unknown command: ${command}\n\n${usage()}`);
-    return 2;
+    return usageError(`unknown command: ${command}`);
   }
   if (command in OPERATIONS && !values.email) {
-    console.error(`${command} needs --email <address>`);
-    return 2;
+    return usageError(`${command} needs --email <address>`);
   }
 
   // Real environment variables win over .env, which is only a local convenience.
@@ -109,8 +112,18 @@ export async function runCli(argv: string[]): Promise<number> {
 
 async function start(config: ServerConfig): Promise<number> {
   const logger = createLogger(config.logLevel);
-  const running = await startServer(config, logger);
-  const shutdown = (signal: string) => {
+  // A signal during start-up stops the process at once (start-up may be
+  // waiting on a connection timeout; a new embedded database is created
+  // atomically, so nothing is left half-made); once serving, the first one
+  // drains and closes, a second one stops at once.
+  const state: { running?: RunningServer; stopping: boolean } = { stopping: false };
+  const onSignal = (signal: string) => {
+    const { running } = state;
+    if (!running || state.stopping) {
+      logger.warn({ signal }, running ? "stopping at once" : "stopped during start-up");
+      process.exit(1);
+    }
+    state.stopping = true;
     logger.info({ signal }, "shutting down");
     running.close().then(
       () => process.exit(0),
@@ -120,8 +133,9 @@ async function start(config: ServerConfig): Promise<number> {
       },
     );
   };
-  process.once("SIGTERM", shutdown);
-  process.once("SIGINT", shutdown);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  state.running = await startServer(config, logger);
   return new Promise<number>(() => {});
 }
 
@@ -129,8 +143,12 @@ async function migrate(config: ServerConfig, logger: Logger): Promise<number> {
   const plan = await planDependencies(config);
   const deps = await openDependencies(config, plan, logger, { migrate: true, role: "command" });
   await deps.close();
+  const where = `${plan.description.postgres}, schema "${config.databaseSchema}"`;
+  const applied = deps.migrated?.applied ?? [];
   console.log(
-    `migrations applied to ${plan.description.postgres}, schema "${config.databaseSchema}"`,
+    applied.length > 0
+      ? `migrations applied to ${where}: ${applied.join(", ")}`
+      : `${where} is up to date: no migrations to apply`,
   );
   return 0;
 }
@@ -153,11 +171,18 @@ async function operate(
     logger,
   });
   try {
+    // Asked before this command marks the prefix as used itself (below).
+    const prefixUnused =
+      deps.redis !== null &&
+      (await untilRedisReady(deps.redis, 5000)) &&
+      !(await cachePrefixInUse(deps.redis, config.cache.keyPrefix).catch(() => true));
     // The change must reach the cache every instance reads; 503 otherwise (below).
     await untilCacheTrusted(deps.redis, auth.checkCache, 5000);
-    const userId = await auth.service.findUserIdByEmail(email);
+    // As stored: trimmed and lower-cased.
+    const userEmail = normalizeEmail(email);
+    const userId = await auth.service.findUserIdByEmail(userEmail);
     if (!userId) {
-      console.error(`no account with the email ${email}`);
+      console.error(`no account with the email ${userEmail}`);
       return 3;
     }
     const done = await {
@@ -167,15 +192,27 @@ async function operate(
       delete: () => auth.service.deleteUser(userId),
     }[operation]();
     if (!done) {
-      console.error(`no account with the email ${email}`);
+      console.error(`no account with the email ${userEmail}`);
       return 3;
     }
-    console.log(`${email}: ${OPERATIONS[operation].done}`);
+    console.log(`${userEmail}: ${OPERATIONS[operation].done}`);
+    if (prefixUnused) {
+      // Saved in Postgres, but a server on another prefix would keep its cached entry.
+      console.error(
+        `warning: no server has used the Redis key prefix "${config.cache.keyPrefix}" on ` +
+          `${plan.description.cache}. If the servers run with another CACHE_KEY_PREFIX or Redis, ` +
+          `they keep accepting the old state until their cached entry expires ` +
+          `(CACHE_TTL_SECONDS=${config.cache.ttlSeconds}): run this again with their settings.`,
+      );
+      return 4;
+    }
     return 0;
   } catch (error) {
     // A 503 here: Postgres holds the change, the cache may not yet.
     throw new StartupError(
-      `${describeError(error)} (the change is saved in Postgres if it got that far; every instance applies it once Redis answers)`,
+      deps.redis
+        ? `${describeError(error)} (the change is saved in Postgres if it got that far; every instance applies it once Redis answers)`
+        : describeError(error),
     );
   } finally {
     auth.close();
@@ -183,10 +220,15 @@ async function operate(
   }
 }
 
+function usageError(problem: string): number {
+  console.error(`${problem}\nRun \`versioned-jwt-auth --help\` for the commands and variables.`);
+  return 2;
+}
+
 function usage(): string {
   const width = Math.max(...ENVIRONMENT_VARIABLES.map((v) => v.name.length));
   const lines = ENVIRONMENT_VARIABLES.map(
-    (v) => `  ${v.name.padEnd(width)}  ${v.meaning} (default: ${v.default})`,
+    (v) => `  ${v.name.padEnd(width)}  ${v.meaning}; default: ${v.default}`,
   );
   return `${USAGE}${lines.join("\n")}\n`;
 }

@@ -1,12 +1,15 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import type { Cluster, Redis } from "ioredis";
 import { memoryAttemptLimiters } from "../adapters/attempt-limiters.js";
+import { createPrismaAuthStore } from "../adapters/prisma-auth-store.js";
 import { createMemoryUserCache } from "../adapters/memory-user-cache.js";
 import { createRedisClient, type RedisConnection } from "../adapters/redis-client.js";
+import { StoreNotReadyError } from "../core/errors.js";
 import type { AttemptLimiterFactory, Logger, UserCache } from "../core/ports.js";
 import { migrateDatabase } from "../db/migrate.js";
 import { PrismaClient } from "../generated/prisma/client.js";
@@ -57,6 +60,8 @@ export interface ServerDependencies {
   /** Set when the cache is in this process. */
   userCache: UserCache | null;
   attemptLimiters: AttemptLimiterFactory | null;
+  /** What this opening migrated (null when it did not run the migrations). */
+  migrated: { databaseCreated: boolean; applied: string[] } | null;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,8 @@ export async function openDependencies(
     let lock: DataDirLock | null = null;
     let databaseUrl: string;
     if (database === "embedded") {
+      // A one-off command creates nothing: it acts on a server's data or refuses.
+      if (options.role === "command" && !options.migrate) requireEmbeddedDatabase(config.dataDir);
       lock = await lockDataDir(config.dataDir, options.role);
       cleanups.push(() => lock!.release());
       // Loaded only here: a library user or a real-Postgres server never loads it.
@@ -94,6 +101,7 @@ export async function openDependencies(
       databaseUrl = database;
     }
 
+    let migrated: ServerDependencies["migrated"] = null;
     if (options.migrate) {
       try {
         const result = await migrateDatabase({
@@ -102,12 +110,18 @@ export async function openDependencies(
           createDatabase: database !== "embedded",
           connectionTimeoutMs: config.databaseConnectTimeoutMs,
         });
+        migrated = result;
         if (result.databaseCreated) logger.info({}, "database created");
         if (result.applied.length > 0) {
           logger.info({ migrations: result.applied }, "migrations applied");
         }
       } catch (error) {
-        throw new StartupError(`cannot prepare the database: ${describeError(error)}`, {
+        const message = describeError(error);
+        // A connection that opens but never answers ends in a bare "timeout expired".
+        const hint = /timeout/i.test(message)
+          ? ` (no answer within DATABASE_CONNECT_TIMEOUT_MS=${config.databaseConnectTimeoutMs})`
+          : "";
+        throw new StartupError(`cannot prepare the database ${postgres}: ${message}${hint}`, {
           cause: error,
         });
       }
@@ -130,6 +144,16 @@ export async function openDependencies(
       throw new StartupError(`cannot reach Postgres (${postgres}): ${describeError(error)}`, {
         cause: error,
       });
+    }
+
+    // A command on a database without (current) auth tables says so once,
+    // rather than retrying its cache check until it gives up.
+    if (options.role === "command" && !options.migrate) {
+      await createPrismaAuthStore(prisma, { schema: config.databaseSchema })
+        .listCacheRepairs({ includeApplied: false, after: null, limit: 1 })
+        .catch((error: unknown) => {
+          throw error instanceof StoreNotReadyError ? new StartupError(error.message) : error;
+        });
     }
 
     // In-process caches cannot be shared: an instance with one must be the
@@ -158,10 +182,19 @@ export async function openDependencies(
         client.disconnect();
       });
     }
-    return { prisma, redis, userCache, attemptLimiters, close };
+    return { prisma, redis, userCache, attemptLimiters, migrated, close };
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+function requireEmbeddedDatabase(dataDir: string): void {
+  const dir = resolve(dataDir);
+  if (!existsSync(join(dir, "postgres", "PG_VERSION"))) {
+    throw new StartupError(
+      `no embedded database in ${dir}: run this where the server keeps its data (set DATA_DIR to its data directory), or start the server once`,
+    );
   }
 }
 
@@ -255,12 +288,19 @@ export async function untilCacheTrusted(
   timeoutMs: number,
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  if (redis && redis.status !== "ready") {
-    await once(redis, "ready", { signal: AbortSignal.timeout(timeoutMs) }).catch(() => {});
-  }
+  if (redis) await untilRedisReady(redis, timeoutMs);
   for (;;) {
     if (await checkCache().catch(() => false)) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** Waits (a bounded time) for the client's connection; false if it did not come. */
+export async function untilRedisReady(redis: Redis | Cluster, timeoutMs: number): Promise<boolean> {
+  if (redis.status === "ready") return true;
+  return once(redis, "ready", { signal: AbortSignal.timeout(timeoutMs) }).then(
+    () => true,
+    () => false,
+  );
 }
