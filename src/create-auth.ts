@@ -108,7 +108,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
         };
   const service = createAuthService({
     store,
-    ping: { store: () => store.ping(), cache: () => cache.ping() },
+    ping: { store: () => store.ping(), cache: cache.inProcess ? null : () => cache.ping() },
     lookup,
     tokens,
     refreshTokens,

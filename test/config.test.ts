@@ -131,6 +131,14 @@ describe("parseConfig", () => {
       ).toThrow(/nothing configured for: REDIS_URL/);
     });
 
+    it("in production names every missing variable in one refusal, the secret too", () => {
+      const attempt = () => parseConfig({ NODE_ENV: "production" });
+      expect(attempt).toThrow(/DATABASE_URL.*REDIS_URL.*JWT_SECRET/);
+      expect(() => parseConfig({ NODE_ENV: "production", EMBEDDED: "on" })).toThrow(
+        /nothing configured for: JWT_SECRET .*\. Set it\.$/,
+      );
+    });
+
     it("in production runs embedded only when asked", () => {
       expect(
         parseConfig({ NODE_ENV: "production", JWT_SECRET: SECRET, EMBEDDED: "on" }),

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -58,6 +58,8 @@ describe.skipIf(!available)("in a network namespace with nothing listening", () 
           dataDir,
         });
         expect(steps).toMatchObject({
+          // No Redis to be up or down: the cache is in the process.
+          readyz: { status: "ok", checks: { postgres: "up", redis: "unused" } },
           register: 201,
           me: 200,
           logout: 204,
@@ -70,6 +72,8 @@ describe.skipIf(!available)("in a network namespace with nothing listening", () 
         });
         expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
         expect((await stat(join(dataDir, "jwt-secret"))).mode & 0o777).toBe(0o600);
+        // The secret lives there: the directory keeps itself out of the user's repository.
+        expect(await readFile(join(dataDir, ".gitignore"), "utf8")).toMatch(/^\*$/m);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

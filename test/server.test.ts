@@ -10,19 +10,34 @@ import { Agent, request as httpRequest } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { Redis } from "ioredis";
 import { freePort } from "./helpers/free-port.js";
+import { scanKeys } from "./helpers/shared-prefix-keys.js";
 import {
   databaseUrlFor,
   dropDatabase,
   testDatabaseName,
   BASE_DATABASE_URL,
+  SHARED_REDIS_URL,
 } from "./helpers/test-app.js";
 import { waitFor } from "./helpers/wait-for.js";
 import { startServerProcess } from "./helpers/server-process.js";
 
 const databases: string[] = [];
+// The servers' key prefixes on the shared Redis, removed afterwards.
+const keyPrefixes: string[] = [];
 afterAll(async () => {
   for (const name of databases) await dropDatabase(name);
+  const redis = new Redis(SHARED_REDIS_URL, { lazyConnect: true });
+  try {
+    await redis.connect();
+    for (const prefix of keyPrefixes) {
+      const keys = await scanKeys(redis, `${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
 });
 function newDatabase(tag: string) {
   const name = testDatabaseName(tag);
@@ -58,6 +73,7 @@ async function blackHole(): Promise<{ port: number; close(): void }> {
 }
 
 const secret = () => randomBytes(32).toString("hex");
+const keyPrefix = (prefix: string) => (keyPrefixes.push(prefix), prefix);
 const lines = (text: string) => text.split("\n").filter(Boolean);
 
 describe("the standalone server refuses to start, with one line saying why", () => {
@@ -155,12 +171,45 @@ describe("the standalone server refuses to start, with one line saying why", () 
       });
       expect(await server.exited).toBe(1);
       const elapsed = Date.now() - started;
+      // Where it waited, and which variable bounds the wait.
+      expect(server.output().stderr).toContain(
+        `refusing to start: cannot prepare the database postgresql://127.0.0.1:${hole.port}/x: `,
+      );
       expect(server.output().stderr).toMatch(
-        /refusing to start: cannot prepare the database.*timeout/i,
+        /timeout.*\(no answer within DATABASE_CONNECT_TIMEOUT_MS=1000\)$/im,
       );
       // Without a connection timeout this never ends; the bound is the timeout plus start-up.
       expect(elapsed).toBeLessThan(15_000);
     } finally {
+      hole.close();
+    }
+  });
+});
+
+describe("a server still starting", () => {
+  it("answers 503 meanwhile, and on SIGTERM stops at once with exit 1, not after its connect timeout", async () => {
+    const hole = await blackHole();
+    const port = await freePort();
+    const server = startServerProcess({
+      JWT_SECRET: secret(),
+      DATABASE_URL: `postgresql://postgres@127.0.0.1:${hole.port}/x`,
+      REDIS_URL: "redis://127.0.0.1:6379",
+      DATABASE_CONNECT_TIMEOUT_MS: "60000",
+      PORT: String(port),
+    });
+    try {
+      await waitFor(
+        async () =>
+          (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status === 503,
+        { what: "the starting server's 503", timeoutMs: 20_000 },
+      );
+      const signalled = Date.now();
+      server.child.kill("SIGTERM");
+      expect(await server.exited).toBe(1);
+      expect(Date.now() - signalled).toBeLessThan(30_000); // the connect timeout is 60 s
+      expect(server.output().stdout).toContain('"msg":"stopped during start-up"');
+    } finally {
+      server.child.kill("SIGKILL");
       hole.close();
     }
   });
@@ -175,7 +224,7 @@ describe("a running server", () => {
       JWT_SECRET: secret(),
       DATABASE_URL: database.url,
       REDIS_URL: "redis://127.0.0.1:6379",
-      CACHE_KEY_PREFIX: `server-test-${port}:`,
+      CACHE_KEY_PREFIX: keyPrefix(`server-test-${port}:`),
       PORT: String(port),
       METRICS_PORT: String(metricsPort),
       RATE_LIMIT: "off",
@@ -185,9 +234,15 @@ describe("a running server", () => {
       const [first] = lines(server.output().stdout).map((line) => JSON.parse(line));
       expect(first).toMatchObject({
         postgres: `postgresql://127.0.0.1:5432/${database.name}`,
+        schema: "auth",
         cache: "Redis redis://127.0.0.1:6379",
+        keyPrefix: `server-test-${port}:`,
         dataDir: null,
       });
+      expect(first.msg).toBe(
+        `postgres: postgresql://127.0.0.1:5432/${database.name} (schema "auth"); ` +
+          `cache: Redis redis://127.0.0.1:6379 (key prefix "server-test-${port}:")`,
+      );
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
 
       // Metrics: on their own port, loopback only; the API port does not serve them.
@@ -256,7 +311,7 @@ describe("a running server", () => {
       JWT_SECRET: secret(),
       DATABASE_URL: database.url,
       REDIS_URL: "redis://127.0.0.1:6379",
-      CACHE_KEY_PREFIX: `stuck-${port}:`,
+      CACHE_KEY_PREFIX: keyPrefix(`stuck-${port}:`),
       DATABASE_STATEMENT_TIMEOUT_MS: "1000",
       PORT: String(port),
       RATE_LIMIT: "off",

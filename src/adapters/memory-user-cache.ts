@@ -51,6 +51,7 @@ export function createMemoryUserCache(options: MemoryUserCacheOptions): UserCach
   }
 
   return {
+    inProcess: true,
     async read(id) {
       return { user: current(id), fence: String(generation) };
     },

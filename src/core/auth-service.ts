@@ -61,7 +61,8 @@ export interface SessionInfo {
 export interface Readiness {
   ready: boolean;
   postgres: "up" | "down";
-  redis: "up" | "down";
+  /** "unused" when the cache is in this process (embedded mode). */
+  redis: "up" | "down" | "unused";
 }
 
 /** Who is asking: the throttling key (client address) and what it calls itself. */
@@ -133,7 +134,8 @@ export interface AuthService {
 
 export interface AuthServiceDeps {
   store: AuthStore;
-  ping: { store(): Promise<void>; cache(): Promise<void> };
+  /** `cache` is null when the cache is in this process (readiness reports it "unused"). */
+  ping: { store(): Promise<void>; cache: (() => Promise<void>) | null };
   lookup: UserLookup;
   tokens: TokenService;
   refreshTokens: RefreshTokenCodec;
@@ -544,10 +546,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
           () => "up" as const,
           () => "down" as const,
         ),
-        deps.ping.cache().then(
-          () => "up" as const,
-          () => "down" as const,
-        ),
+        deps.ping.cache
+          ? deps.ping.cache().then(
+              () => "up" as const,
+              () => "down" as const,
+            )
+          : ("unused" as const),
       ]);
       return { ready: postgres === "up", postgres, redis };
     },

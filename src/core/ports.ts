@@ -246,6 +246,8 @@ export interface UserCache {
    */
   lastReplayedOn?(shard: string): Promise<string | null>;
   markReplayed?(shard: string, identity: string): Promise<void>;
+  /** Optional: true for a cache held by this process alone, with no server to be up or down. */
+  readonly inProcess?: boolean;
   ping(): Promise<void>;
 }
 

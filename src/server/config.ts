@@ -193,15 +193,17 @@ export function parseConfig(env: NodeJS.ProcessEnv) {
           ? (missing.push("REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES"), { kind: "memory" })
           : { kind: "redis", connection: { url: LOCAL_REDIS_URL }, explicit: false }
         : { kind: "probe-local", url: LOCAL_REDIS_URL };
-  if (missing.length > 0) {
-    throw new ConfigError(
-      `NODE_ENV=production and nothing configured for: ${missing.join("; ")}. ` +
-        `Set them, or EMBEDDED=on to run those parts inside this one process (not for production).`,
-    );
-  }
+  // One refusal names everything production lacks, so it takes one round to fix.
   if (production && e.JWT_SECRET === undefined) {
+    missing.push("JWT_SECRET (JWT_SECRET is required; generate one with: openssl rand -base64 48)");
+  }
+  if (missing.length > 0) {
+    const embeddable = missing.some((name) => !name.startsWith("JWT_SECRET"));
     throw new ConfigError(
-      "invalid configuration:\n  JWT_SECRET: JWT_SECRET is required (generate one with: openssl rand -base64 48)",
+      `NODE_ENV=production and nothing configured for: ${missing.join("; ")}.` +
+        (embeddable
+          ? ` Set them, or EMBEDDED=on to run Postgres and the cache inside this one process (not for production).`
+          : ` Set it.`),
     );
   }
   const sentinel = redisConnection !== null && "sentinels" in redisConnection;

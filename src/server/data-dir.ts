@@ -1,6 +1,9 @@
-import { chmod, mkdir, open, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { StartupError } from "./startup-error.js";
+
+const GITIGNORE =
+  "# Made by versioned-jwt-auth: the embedded database and the signing secret. Never commit them.\n*\n";
 
 export interface DataDirLock {
   /** Absolute path of the data directory. */
@@ -20,6 +23,12 @@ export async function lockDataDir(dir: string, role: "server" | "command"): Prom
   const absolute = resolve(dir);
   await mkdir(absolute, { recursive: true, mode: 0o700 });
   await chmod(absolute, 0o700);
+  // It holds the signing secret: keep it out of the project's repository.
+  await writeFile(join(absolute, ".gitignore"), GITIGNORE, { flag: "wx", mode: 0o600 }).catch(
+    (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    },
+  );
   const lockPath = join(absolute, "lock");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

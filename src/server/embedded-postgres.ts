@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 
 export interface EmbeddedPostgres {
   url: string;
@@ -29,7 +29,6 @@ export async function startEmbeddedPostgres(options: {
     import("@electric-sql/pglite"),
     import("@electric-sql/pglite-socket"),
   ]);
-  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   if (!existsSync(join(options.dataDir, "PG_VERSION"))) await initialise(options.dataDir);
   const db = await PGlite.create({ dataDir: options.dataDir });
   const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 });
@@ -54,15 +53,36 @@ export async function startEmbeddedPostgres(options: {
 // grows to about twice what serving needs and is never given back (about
 // 800 MB of RSS instead of about 400 on a first start).
 async function initialise(dataDir: string): Promise<void> {
+  // Made beside its final place and renamed into it, so that a process
+  // stopped half-way leaves no half-made database behind.
+  await refuseUnlessEmpty(dataDir);
+  const partial = `${dataDir}.partial`;
+  await mkdir(dirname(dataDir), { recursive: true, mode: 0o700 });
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial, { mode: 0o700 });
   const pglite = import.meta.resolve("@electric-sql/pglite");
   const script =
     `const { PGlite } = await import(${JSON.stringify(pglite)});` +
     `const db = await PGlite.create({ dataDir: process.argv[1] }); await db.close();`;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script, dataDir], {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script, partial], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
   const [code] = (await once(child, "exit")) as [number | null];
   if (code !== 0) throw new Error(`could not create the embedded database: ${stderr.trim()}`);
+  await rm(dataDir, { recursive: true, force: true }); // empty: checked above
+  await rename(partial, dataDir);
+}
+
+// An empty directory (left by an earlier version) is replaced; anything else
+// is not ours to delete.
+async function refuseUnlessEmpty(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return [];
+    throw error;
+  });
+  if (entries.length > 0) {
+    throw new Error(`${dir} exists but holds no database (no PG_VERSION): move it away`);
+  }
 }

@@ -44,13 +44,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     const plan = await planDependencies(config);
     // In-process parts are worth a warning: they are for one instance, not production.
     const embedded = plan.database === "embedded" || plan.cache === "memory";
+    // Schema and key prefix too: two services sharing a Postgres or a Redis
+    // by accident share accounts, and this line is where that shows.
+    const keyPrefix = plan.cache === "memory" ? null : config.cache.keyPrefix;
     logger[embedded ? "warn" : "info"](
       {
         postgres: plan.description.postgres,
+        schema: config.databaseSchema,
         cache: plan.description.cache,
+        keyPrefix,
         dataDir: plan.description.dataDir,
       },
-      `postgres: ${plan.description.postgres}; cache: ${plan.description.cache}` +
+      `postgres: ${plan.description.postgres} (schema "${config.databaseSchema}"); ` +
+        `cache: ${plan.description.cache}` +
+        (keyPrefix === null ? "" : ` (key prefix "${keyPrefix}")`) +
         (embedded ? " (one instance only; not for production)" : ""),
     );
     const secret = await resolveSigningSecret(config, logger);
