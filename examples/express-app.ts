@@ -11,7 +11,12 @@
 import express from "express";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { Redis } from "ioredis";
-import { createAuth, createRedisClient, type PrismaSqlClient } from "../src/index.js";
+import {
+  createAuth,
+  createRedisClient,
+  EmailTakenError,
+  type PrismaSqlClient,
+} from "../src/index.js";
 import { migrateDatabase } from "../src/migrate.js";
 import { PrismaClient } from "../src/generated/prisma/client.js";
 
@@ -47,14 +52,17 @@ export function buildExampleApp(deps: {
     redis: deps.redis,
     tokens: { secret: deps.jwtSecret, issuer: "my-app", audience: "my-app-api" },
     // Runs before POST /register answers; if it throws, the account is removed again.
+    // Create-only: registering proves no one owns an email, so a row of yours with
+    // this email is never linked to the new account (whoever registered first would get it).
     onRegister: async (account) => {
-      // prisma.user.upsert({ where: { email }, update: { authUserId }, create: { email, authUserId } })
-      await prisma.$executeRawUnsafe(
+      // prisma.user.create({ data: { email, authUserId } }), refused on a taken email
+      const created = await prisma.$executeRawUnsafe(
         `INSERT INTO public.users (email, auth_user_id) VALUES ($1, $2::uuid)
-         ON CONFLICT (email) DO UPDATE SET auth_user_id = EXCLUDED.auth_user_id`,
+         ON CONFLICT (email) DO NOTHING`,
         account.email,
         account.id,
       );
+      if (created === 0) throw new EmailTakenError(); // 409 email_taken
     },
   });
 

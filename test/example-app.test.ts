@@ -58,7 +58,7 @@ describe("the example app (the README's app: router under /auth, requireAuth on 
     expect(res.headers["www-authenticate"]).toBe('Bearer realm="auth"');
   });
 
-  it("register links the account to the app's own user; the token works on the app's route until logout", async () => {
+  it("register creates the app's own user for the account; the token works on the app's route until logout", async () => {
     const app = example.app;
     const existing = uniqueEmail("example-existing");
     await prisma.$executeRawUnsafe(`INSERT INTO public.users (email) VALUES ($1)`, existing);
@@ -91,17 +91,20 @@ describe("the example app (the README's app: router under /auth, requireAuth on 
     expect(refreshed.status).toBe(401);
     expect(refreshed.body.error.code).toBe("invalid_refresh_token");
 
-    // A user the app had before: registering links their existing row.
+    // A user the app had before: registering with their email is refused (409),
+    // their row is untouched, and no account is left behind.
     const before = (await appUsers()).find((user) => user.email === existing)!;
     expect(before.authUserId).toBeNull();
     const again = await request(app)
       .post("/auth/register")
       .send({ email: existing, password: PASSWORD });
-    expect(again.status).toBe(201);
-    expect((await appUsers()).find((user) => user.email === existing)).toEqual({
-      ...before,
-      authUserId: again.body.user.id,
-    });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe("email_taken");
+    expect((await appUsers()).find((user) => user.email === existing)).toEqual(before);
+    const noAccount = await request(app)
+      .post("/auth/login")
+      .send({ email: existing, password: PASSWORD });
+    expect(noAccount.body.error.code).toBe("invalid_credentials");
   });
 
   it("errors inside the mounted router are JSON", async () => {
