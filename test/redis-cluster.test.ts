@@ -300,8 +300,9 @@ describe("one node flushed (FLUSHALL) while fills race", () => {
           revoked.map((u, i) => logout((i % 2 ? a : b).app, u.token).then((res) => res.status)),
         );
         expect(logouts).toEqual(revoked.map(() => 204));
+        // (Not followed by a DBSIZE check: the instances' background passes may
+        // write to the node at once. The skipped fills below show the flush.)
         await cluster.flushNode(victim);
-        expect(await cluster.command(victim, "DBSIZE")).toBe(0);
 
         // Right after the flush: both instances, every user, twice, while the
         // held fills are released in the middle.
