@@ -4,7 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { distinctFreePorts } from "./free-port.js";
-import { redisCommand, redisProcess, type RedisProcess } from "./redis-process.js";
+import {
+  ephemeralServerArgs,
+  redisCommand,
+  redisProcess,
+  type RedisProcess,
+} from "./redis-process.js";
 import { waitFor } from "./wait-for.js";
 
 const run = promisify(execFile);
@@ -91,16 +96,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
         what: "redis cluster node",
         logFile: join(data, "redis.log"),
         args: [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--dir",
-          data,
+          ...ephemeralServerArgs(port, data),
           "--cluster-enabled",
           "yes",
           "--cluster-config-file",

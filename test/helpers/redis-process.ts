@@ -25,6 +25,22 @@ export interface RedisProcess {
   logTail(lines?: number): Promise<string>;
 }
 
+/** A redis-server on loopback that keeps nothing on disk, its working files in `dir`. */
+export function ephemeralServerArgs(port: number, dir: string): string[] {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+  ];
+}
+
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 

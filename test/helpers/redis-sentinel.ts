@@ -2,7 +2,12 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { distinctFreePorts } from "./free-port.js";
-import { redisCommand, redisProcess, type RedisProcess } from "./redis-process.js";
+import {
+  ephemeralServerArgs,
+  redisCommand,
+  redisProcess,
+  type RedisProcess,
+} from "./redis-process.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 import { waitFor } from "./wait-for.js";
 
@@ -91,16 +96,7 @@ export async function startSentinelTopology(
         what: `redis ${role}`,
         logFile: join(data, "redis.log"),
         args: [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--dir",
-          data,
+          ...ephemeralServerArgs(port, data),
           // A replica's full sync starts at once instead of after 5 s.
           "--repl-diskless-sync-delay",
           "0",

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./free-port.js";
-import { redisCommand, redisProcess } from "./redis-process.js";
+import { ephemeralServerArgs, redisCommand, redisProcess } from "./redis-process.js";
 
 /**
  * A private redis-server this test owns, so it can kill, pause (SIGSTOP) or
@@ -28,18 +28,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   const dir = await mkdtemp(join(tmpdir(), "auth-redis-"));
   const server = redisProcess({
     port,
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-    ],
+    args: ephemeralServerArgs(port, dir),
     logFile: join(dir, "redis.log"),
     what: "private redis-server",
   });
