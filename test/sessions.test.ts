@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
 import request from "supertest";
+import { createPrismaAuthStore } from "../src/adapters/prisma-auth-store.js";
 import { redisCacheKeys } from "../src/adapters/redis-user-cache.js";
 import { createRefreshTokenCodec } from "../src/core/refresh-token.js";
 import {
@@ -444,6 +445,40 @@ describe("POST /password", () => {
     expectError(res, 403, "invalid_credentials");
     expect(res.headers["www-authenticate"]).toBeUndefined();
     expect(await stateSnapshot(a)).toEqual(before);
+  });
+
+  it("whose session ended after the request was let in answers 401 token_revoked and changes nothing", async () => {
+    const user = await newUser("pw-ended");
+    const mine = await loginPair(a.app, user.email, PASSWORD, "Mine");
+    const other = await loginPair(a.app, user.email, PASSWORD, "Other");
+    await expectAccepted(mine.accessToken);
+    const sid = JSON.parse(Buffer.from(mine.accessToken.split(".")[1]!, "base64url").toString())
+      .sid as string;
+    // Signed out from elsewhere while this request was in flight: Postgres has
+    // the revocation, the cache entry this request was let in by does not yet.
+    await createPrismaAuthStore(a.prisma).changeUser(user.id, {
+      type: "revoke-sessions",
+      sessionIds: [sid],
+      reason: "signed_out",
+    });
+    const res = await request(a.app)
+      .post("/password")
+      .set(bearer(mine.accessToken))
+      .send({ currentPassword: PASSWORD, newPassword: "a brand new passphrase" });
+    expectError(res, 401, "token_revoked");
+    expect(res.body.error.message).toMatch(/session/);
+    // The password, the version and the other session are as they were; the
+    // cache now knows what Postgres knows.
+    await expectAccepted(other.accessToken);
+    await expectRevoked(mine.accessToken, /session/);
+    await loginPair(a.app, user.email, PASSWORD);
+    expectError(
+      await request(a.app)
+        .post("/login")
+        .send({ email: user.email, password: "a brand new passphrase" }),
+      401,
+      "invalid_credentials",
+    );
   });
 
   it("refuses a new password outside the policy, and unknown keys, with 400 and changes nothing", async () => {

@@ -198,6 +198,10 @@ export function createMemoryAuthStore(options: { now?: () => number } = {}): Aut
           break;
         }
         case "change-password": {
+          const before = sessions.get(change.keep.id);
+          if (before && (before.userId !== userId || before.revokedAt !== null)) {
+            return { state: state(row), sessionsRevoked: 0, keptSessionEnded: true };
+          }
           row.passwordHash = change.passwordHash;
           bumpVersion(row, "password_changed");
           ended = endSessions(row, at, "password_changed", (s) => s.id !== change.keep.id, false);
@@ -214,7 +218,7 @@ export function createMemoryAuthStore(options: { now?: () => number } = {}): Aut
               revokeReason: null,
               revokedRevision: null,
             });
-          } else if (kept.userId === userId && kept.revokedAt === null) {
+          } else {
             kept.refreshTokenHash = change.keep.refreshTokenHash;
             kept.previousRefreshTokenHash = null;
             kept.rotatedAt = null;

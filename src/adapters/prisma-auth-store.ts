@@ -116,7 +116,7 @@ export function createPrismaAuthStore(
 
     async changeUser(userId, change) {
       if (!UUID.test(userId)) return null;
-      let rows: { found: boolean; sessionsRevoked: number }[];
+      let rows: { found: boolean; sessionsRevoked: number; unchanged?: boolean }[];
       switch (change.type) {
         case "revoke-all":
           rows = await query(sql.revokeAll, userId, change.reason);
@@ -160,7 +160,9 @@ export function createPrismaAuthStore(
       // Read after the change: the same revision or a newer one, either of
       // which is safe to write to the cache.
       const state = await stateOf(userId);
-      return state ? { state, sessionsRevoked: outcome.sessionsRevoked } : null;
+      if (!state) return null;
+      if (outcome.unchanged) return { state, sessionsRevoked: 0, keptSessionEnded: true };
+      return { state, sessionsRevoked: outcome.sessionsRevoked };
     },
 
     async deleteUser(userId) {
@@ -375,7 +377,10 @@ function buildStatements(s: string) {
         UPDATE ${s}."users"
         SET password_hash = $2, jwt_version = jwt_version + 1, revision = revision + 1,
             version_reason = 'password_changed', version_revision = revision + 1, updated_at = now()
-        WHERE id = $1::uuid RETURNING id, revision
+        WHERE id = $1::uuid AND NOT EXISTS (
+          SELECT 1 FROM ${s}."sessions"
+          WHERE id = $3::uuid AND (user_id <> $1::uuid OR revoked_at IS NOT NULL))
+        RETURNING id, revision
       ), ended AS (
         UPDATE ${s}."sessions"
         SET revoked_at = now(), revoke_reason = 'password_changed', revoked_revision = (SELECT revision FROM u)
@@ -391,7 +396,7 @@ function buildStatements(s: string) {
           WHERE ${s}."sessions".user_id = EXCLUDED.user_id AND ${s}."sessions".revoked_at IS NULL
         RETURNING id
       ), ${repair("u")}
-      ${outcome("(SELECT count(*) FROM ended)::int")}`,
+      ${outcome("(SELECT count(*) FROM ended)::int")}, NOT EXISTS (SELECT 1 FROM u) AS "unchanged"`,
     disable: bumpVersion(", disabled_at = now()", "'account_disabled'"),
     enable: `
       WITH u AS (

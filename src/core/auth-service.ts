@@ -475,6 +475,13 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
         },
       });
       if (!result) throw new TokenError("invalid_token", "subject no longer exists");
+      if (result.keptSessionEnded) {
+        // Revoked after this request was let in (e.g. signed out from another
+        // device while the new password was hashed): the password stays as it
+        // was (and `change` has written the store's state to the cache).
+        const ended = result.state.revokedSessions.find((s) => s.id === sessionId);
+        throw new TokenRevokedError(ended ? SESSION_REASON_MESSAGE[ended.reason] : "session_ended");
+      }
       const access = tokens.issue(
         { id: result.state.id, jwtVersion: result.state.jwtVersion, sessionId },
         issuedAt,

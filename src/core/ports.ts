@@ -105,7 +105,9 @@ export type UserChange =
   | { type: "revoke-other-sessions"; keepSessionId: string; reason: SessionEndReason }
   /**
    * New password hash, `jwtVersion + 1`, every live session except `keep.id`
-   * revoked; the kept session gets a new refresh token (or is created).
+   * revoked; the kept session gets a new refresh token (or is created). When
+   * `keep.id` names a revoked session, or another user's, nothing changes and
+   * the result says `keptSessionEnded`.
    */
   | {
       type: "change-password";
@@ -121,6 +123,8 @@ export interface ChangeResult {
   state: UserState;
   /** How many live sessions the change revoked. */
   sessionsRevoked: number;
+  /** change-password only: the kept session had ended, so nothing changed. */
+  keptSessionEnded?: true;
 }
 
 /**

@@ -302,6 +302,38 @@ export function testAuthStore(options: AuthStoreSuiteOptions): void {
         });
       });
 
+      it("change-password changes nothing when the kept session was revoked or is another user's", async () => {
+        const user = await newUser();
+        const stranger = await newUser();
+        const ended = await newSession(user.id);
+        await store.changeUser(user.id, {
+          type: "revoke-sessions",
+          sessionIds: [ended.id],
+          reason: "signed_out",
+        });
+        const foreign = await newSession(stranger.id);
+        const live = await newSession(user.id);
+        for (const keep of [ended, foreign]) {
+          const before = await store.findUserById(user.id);
+          const result = await store.changeUser(user.id, {
+            type: "change-password",
+            passwordHash: "hash-refused",
+            keep: {
+              id: keep.id,
+              refreshTokenHash: "rt-refused",
+              userAgent: null,
+              expiresAt: new Date(Date.now() + HOUR),
+              acceptAccessUntil: 2_000_000_000,
+            },
+          });
+          expect(result).toEqual({ state: before, sessionsRevoked: 0, keptSessionEnded: true });
+          expect(await store.findUserById(user.id)).toEqual(before);
+          expect((await store.findUserByEmail(user.email))!.passwordHash).not.toBe("hash-refused");
+          expect((await store.findSession(keep.id))!.refreshTokenHash).not.toBe("rt-refused");
+          expect((await store.findSession(live.id))!.revokedAt).toBeNull();
+        }
+      });
+
       it("disable raises the version and ends every session; enable lets the account in again", async () => {
         const user = await newUser();
         await newSession(user.id);
