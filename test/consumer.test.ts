@@ -114,6 +114,11 @@ interface ConsumerSpec {
   /** Expected installed versions (prefix match). */
   expectVersions: Record<string, string>;
   skipLibCheck: boolean;
+  /**
+   * Dev dependencies the README says a `"skipLibCheck": false` app adds, because
+   * a peer's declarations import types it does not depend on.
+   */
+  typesForLibCheck: string[];
 }
 
 const LATEST: ConsumerSpec = {
@@ -121,6 +126,8 @@ const LATEST: ConsumerSpec = {
   pins: {},
   expectVersions: {},
   skipLibCheck: false,
+  // ioredis 6.1's declarations import `redis-errors` without depending on its types.
+  typesForLibCheck: ["@types/redis-errors"],
 };
 
 const LOWER_BOUNDS: ConsumerSpec = {
@@ -141,6 +148,7 @@ const LOWER_BOUNDS: ConsumerSpec = {
   // depending on @types/pg (the README says so). This package's own
   // declarations are still checked with skipLibCheck off, on their own.
   skipLibCheck: true,
+  typesForLibCheck: [],
 };
 
 // ---------------------------------------------------------------------------
@@ -380,6 +388,10 @@ function installCommands(spec: ConsumerSpec, tarball: string): string[][] {
   });
   expect(commands.flat()).toContain(tarball);
   expect([...pinned].sort()).toEqual(Object.keys(spec.pins).sort());
+  if (spec.typesForLibCheck.length > 0) {
+    for (const name of spec.typesForLibCheck) expect(README, name).toContain(`\`${name}\``);
+    commands.push(["install", "--save-dev", ...spec.typesForLibCheck]);
+  }
   return commands.map((args) => [...args, ...NPM_FLAGS]);
 }
 
