@@ -116,7 +116,12 @@ export function createPrismaAuthStore(
 
     async changeUser(userId, change) {
       if (!UUID.test(userId)) return null;
-      let rows: { found: boolean; sessionsRevoked: number; unchanged?: boolean }[];
+      let rows: {
+        found: boolean;
+        sessionsRevoked: number;
+        unchanged?: boolean;
+        keptEnded?: boolean;
+      }[] = [];
       switch (change.type) {
         case "revoke-all":
           rows = await query(sql.revokeAll, userId, change.reason);
@@ -136,16 +141,23 @@ export function createPrismaAuthStore(
         case "change-password": {
           const keep = change.keep;
           if (!UUID.test(keep.id)) throw new TypeError("session ids are UUIDs");
-          rows = await query(
-            sql.changePassword,
-            userId,
-            change.passwordHash,
-            keep.id,
-            keep.refreshTokenHash,
-            keep.userAgent,
-            keep.expiresAt,
-            keep.acceptAccessUntil,
-          );
+          for (let attempt = 1; ; attempt++) {
+            rows = await query(
+              sql.changePassword,
+              userId,
+              change.passwordHash,
+              keep.id,
+              keep.refreshTokenHash,
+              keep.userAgent,
+              keep.expiresAt,
+              keep.acceptAccessUntil,
+            );
+            const [row] = rows;
+            if (!row?.found || !row.unchanged || row.keptEnded) break;
+            // The user changed while the statement ran (its compare-and-set
+            // failed): run it again on what is committed now.
+            if (attempt === 5) throw new Error("change-password: the user kept changing");
+          }
           break;
         }
         case "disable":
@@ -350,6 +362,9 @@ function buildStatements(s: string) {
       RETURNING id
     ), ${repair("u")}
     ${outcome("(SELECT count(*) FROM ended)::int")}`;
+  // change-password's kept session ($3) was revoked, or is another user's.
+  const keptEnded = `EXISTS (SELECT 1 FROM ${s}."sessions"
+    WHERE id = $3::uuid AND (user_id <> $1::uuid OR revoked_at IS NOT NULL))`;
   const sessionColumns = `id::text AS "id", user_id::text AS "userId",
     refresh_token_hash AS "refreshTokenHash", previous_token_hash AS "previousRefreshTokenHash",
     rotated_at AS "rotatedAt", created_at AS "createdAt", last_used_at AS "lastUsedAt",
@@ -377,9 +392,11 @@ function buildStatements(s: string) {
         UPDATE ${s}."users"
         SET password_hash = $2, jwt_version = jwt_version + 1, revision = revision + 1,
             version_reason = 'password_changed', version_revision = revision + 1, updated_at = now()
-        WHERE id = $1::uuid AND NOT EXISTS (
-          SELECT 1 FROM ${s}."sessions"
-          WHERE id = $3::uuid AND (user_id <> $1::uuid OR revoked_at IS NOT NULL))
+        WHERE id = $1::uuid AND NOT ${keptEnded}
+          -- Compare-and-set: a revocation that commits while this statement
+          -- waits for the row changes the revision, and the kept session's
+          -- state read above would be stale; the caller then runs it again.
+          AND revision = (SELECT revision FROM ${s}."users" WHERE id = $1::uuid)
         RETURNING id, revision
       ), ended AS (
         UPDATE ${s}."sessions"
@@ -396,7 +413,8 @@ function buildStatements(s: string) {
           WHERE ${s}."sessions".user_id = EXCLUDED.user_id AND ${s}."sessions".revoked_at IS NULL
         RETURNING id
       ), ${repair("u")}
-      ${outcome("(SELECT count(*) FROM ended)::int")}, NOT EXISTS (SELECT 1 FROM u) AS "unchanged"`,
+      ${outcome("(SELECT count(*) FROM ended)::int")},
+        NOT EXISTS (SELECT 1 FROM u) AS "unchanged", ${keptEnded} AS "keptEnded"`,
     disable: bumpVersion(", disabled_at = now()", "'account_disabled'"),
     enable: `
       WITH u AS (
