@@ -479,6 +479,36 @@ async function runSeed(name: TopologyName, seed: number) {
           for (const sid of known) if (sid !== t.sid) revokedSessions.add(sid);
         }
       },
+      async password() {
+        if (tokens.length === 0) return;
+        const t = random.pick(tokens);
+        const at = random.int(2);
+        const endedAtStart = revokedSessions.has(t.sid);
+        const floorAtStart = floor[t.user]!;
+        // The sessions it ends: every other one known before it started.
+        const known = sessions.filter((s) => s.user === t.user).map((s) => s.sid);
+        // The same password again: later logins keep working.
+        const res = await request(app(at))
+          .post("/password")
+          .set("Authorization", `Bearer ${t.token}`)
+          .send({ currentPassword: PASSWORD, newPassword: PASSWORD });
+        trace.push(`password u${t.user} v${t.version} ${t.sid.slice(0, 8)}@${at} -> ${res.status}`);
+        expectStatus("password", res.status, [200, 401, 429, 503]);
+        if (res.status !== 200) return;
+        if (covered(t, floorAtStart, endedAtStart)) {
+          violations.push(
+            `password change with u${t.user} v${t.version} ${t.sid.slice(0, 8)} answered 200 after an acknowledged revocation`,
+          );
+        }
+        const body = res.body as { accessToken: string; refreshToken: string };
+        const { jwtVersion: version, sid } = claimsOf(body.accessToken);
+        if (sid !== t.sid) violations.push(`password change moved ${t.sid} to session ${sid}`);
+        floor[t.user] = Math.max(floor[t.user]!, version);
+        for (const other of known) if (other !== t.sid) revokedSessions.add(other);
+        const kept = sessions.find((s) => s.sid === t.sid);
+        if (kept) kept.refreshToken = body.refreshToken;
+        tokens.push({ user: t.user, token: body.accessToken, version, sid });
+      },
       async refresh() {
         if (sessions.length === 0) return;
         const s = random.pick(sessions);
@@ -509,6 +539,7 @@ async function runSeed(name: TopologyName, seed: number) {
       ...Array<"login">(3).fill("login"),
       ...Array<"logout">(5).fill("logout"),
       ...Array<"refresh">(2).fill("refresh"),
+      "password" as const,
     ];
 
     let quietSince = 0;
