@@ -20,7 +20,7 @@ import { createAuth, type CreateAuthOptions } from "../src/create-auth.js";
 import { extractBearerToken } from "../src/http/bearer-token.js";
 import { sendAuthError } from "../src/http/error-response.js";
 import { createApp } from "../src/server/app.js";
-import { parseConfig } from "../src/server/config.js";
+import { authSettings, parseConfig } from "../src/server/config.js";
 import { openDependencies, planDependencies } from "../src/server/dependencies.js";
 import { createLogger } from "../src/server/logger.js";
 import { startMetricsServer } from "../src/server/metrics.js";
@@ -111,14 +111,7 @@ const authOptions: CreateAuthOptions = {
         attemptLimiters: redisAttemptLimiters(redis, config.cache.keyPrefix),
       }
     : { redis }),
-  tokens: { ...config.tokens, secret: config.jwtSecret },
-  cache: config.cache,
-  sessions: config.sessions,
-  passwordHashing: config.passwordHashing,
-  rateLimit: config.rateLimit ? {} : false,
-  registration: config.registration,
-  allowAidHeader: config.allowAidHeader,
-  logger,
+  ...authSettings(config, config.jwtSecret, logger),
   // Experiment knob for `npm run bench:ab`; unset, production's default.
   ...(process.env.BENCH_VERIFIED_TOKEN_CACHE === "off"
     ? { verifiedTokenCache: false as const }

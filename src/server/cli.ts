@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import { createAuth } from "../create-auth.js";
 import { normalizeEmail } from "../core/email.js";
-import { ConfigError, parseConfig, type ServerConfig } from "./config.js";
+import { authSettings, ConfigError, parseConfig, type ServerConfig } from "./config.js";
 import {
   openDependencies,
   planDependencies,
@@ -165,10 +165,9 @@ async function operate(
     prisma: deps.prisma,
     databaseSchema: config.databaseSchema,
     ...(deps.redis ? { redis: deps.redis } : { userCache: deps.userCache! }),
-    tokens: { ...config.tokens, secret: await resolveSigningSecret(config, logger) },
-    cache: config.cache,
+    ...authSettings(config, await resolveSigningSecret(config, logger), logger),
+    // An operator's command is not a login attempt.
     rateLimit: false,
-    logger,
   });
   try {
     // Asked before this command marks the prefix as used itself (below).

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { SCHEMA_NAME_PATTERN } from "../adapters/prisma-auth-store.js";
 import type { RedisAddress, RedisConnection } from "../adapters/redis-client.js";
-import { AUTH_DEFAULTS } from "../auth-options.js";
+import { AUTH_DEFAULTS, type CreateAuthOptions } from "../auth-options.js";
 import {
   MAX_CLOCK_TOLERANCE_SECONDS,
   MAX_TOKEN_LIFETIME_SECONDS,
@@ -157,6 +157,27 @@ export type CacheChoice =
   | { kind: "probe-local"; url: string };
 
 export class ConfigError extends Error {}
+
+/**
+ * What the configuration says about the auth core, in `createAuth`'s terms:
+ * one mapping for the server, the operator commands and the bench.
+ */
+export function authSettings(
+  config: ServerConfig,
+  secret: string,
+  logger: NonNullable<CreateAuthOptions["logger"]>,
+) {
+  return {
+    tokens: { ...config.tokens, secret },
+    cache: config.cache,
+    sessions: config.sessions,
+    passwordHashing: config.passwordHashing,
+    rateLimit: config.rateLimit ? {} : false,
+    registration: config.registration,
+    allowAidHeader: config.allowAidHeader,
+    logger,
+  } satisfies Partial<CreateAuthOptions>;
+}
 
 /** Parses the environment once at start-up; the rest of the server sees only the result. */
 export function parseConfig(env: NodeJS.ProcessEnv) {

@@ -6,7 +6,7 @@ import { ERROR_CATALOGUE } from "../core/errors.js";
 import { createApp } from "./app.js";
 import { answerClientError } from "./client-error.js";
 import { listenOrExplain } from "./listen.js";
-import type { ServerConfig } from "./config.js";
+import { authSettings, type ServerConfig } from "./config.js";
 import { openDependencies, planDependencies, untilCacheTrusted } from "./dependencies.js";
 import { startMetricsServer } from "./metrics.js";
 import { resolveSigningSecret } from "./signing-secret.js";
@@ -83,14 +83,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       databaseSchema: config.databaseSchema,
       ...(deps.redis ? { redis: deps.redis } : { userCache: deps.userCache! }),
       ...(deps.attemptLimiters ? { attemptLimiters: deps.attemptLimiters } : {}),
-      tokens: { ...config.tokens, secret },
-      cache: config.cache,
-      sessions: config.sessions,
-      passwordHashing: config.passwordHashing,
-      rateLimit: config.rateLimit ? {} : false,
-      registration: config.registration,
-      allowAidHeader: config.allowAidHeader,
-      logger,
+      ...authSettings(config, secret, logger),
     });
     cleanups.push(async () => auth.close());
     // Start trusted when the cache is reachable: wait briefly for it. If it is
