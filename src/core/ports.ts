@@ -107,7 +107,8 @@ export type UserChange =
    * New password hash, `jwtVersion + 1`, every live session except `keep.id`
    * revoked; the kept session gets a new refresh token (or is created). When
    * `keep.id` names a revoked session, or another user's, nothing changes and
-   * the result says `keptSessionEnded`.
+   * the result says `keptSessionEnded` — decided atomically with the change:
+   * a sign-out of that session committed meanwhile must not be kept alive.
    */
   | {
       type: "change-password";
