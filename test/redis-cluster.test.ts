@@ -116,6 +116,15 @@ async function users(instances: TestApp[], keyPrefix: string, count: number): Pr
   );
 }
 
+/** `users`, each then accepted by every instance (so each entry is cached). */
+async function cachedUsers(instances: TestApp[], keyPrefix: string, count: number) {
+  const all = await users(instances, keyPrefix, count);
+  for (const u of all) {
+    for (const t of instances) expect((await me(t.app, u.token)).status).toBe(200);
+  }
+  return all;
+}
+
 /** The primary holding the most of these users' entries. */
 function busiest(all: User[]): number {
   const counts = new Map<number, number>();
@@ -197,11 +206,7 @@ describe("entries on a Cluster", () => {
       };
     const { a, b, keyPrefix, close } = await twoInstances({ a: wrap(0), b: wrap(1) });
     try {
-      const all = await users([a, b], keyPrefix, 60);
-      for (const u of all) {
-        expect((await me(a.app, u.token)).status).toBe(200);
-        expect((await me(b.app, u.token)).status).toBe(200);
-      }
+      const all = await cachedUsers([a, b], keyPrefix, 60);
 
       // Where everything is, asked of each node on its own port.
       const primaries = (await cluster.nodes()).filter((n) => n.role === "primary");
@@ -270,11 +275,7 @@ describe("one node flushed (FLUSHALL) while fills race", () => {
     });
     try {
       await withClusterLogs(async () => {
-        const all = await users([a, b], keyPrefix, 30);
-        for (const u of all) {
-          expect((await me(a.app, u.token)).status).toBe(200);
-          expect((await me(b.app, u.token)).status).toBe(200);
-        }
+        const all = await cachedUsers([a, b], keyPrefix, 30);
         const victim = busiest(all);
         const onVictim = all.filter((u) => u.port === victim);
         const elsewhere = all.filter((u) => u.port !== victim);
@@ -398,10 +399,7 @@ describe("one node restarted empty (same nodes.conf)", () => {
     let victim: number | undefined;
     try {
       await withClusterLogs(async () => {
-        const all = await users([a, b], keyPrefix, 30);
-        for (const u of all) {
-          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
-        }
+        const all = await cachedUsers([a, b], keyPrefix, 30);
         victim = busiest(all);
         const onVictim = all.filter((u) => u.port === victim);
         const elsewhere = all.filter((u) => u.port !== victim);
@@ -486,10 +484,7 @@ describe("one node hung (SIGSTOP: connections stay open, nothing answers)", () =
     let paused: number | undefined;
     try {
       await withClusterLogs(async () => {
-        const all = await users([a, b], keyPrefix, 12);
-        for (const u of all) {
-          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
-        }
+        const all = await cachedUsers([a, b], keyPrefix, 12);
         const victim = busiest(all);
         const mine = all.find((u) => u.port === victim)!;
         cluster.process(victim).pause();
@@ -711,10 +706,7 @@ describe("a dead primary whose users were not revoked lately", () => {
     let victim: number | undefined;
     try {
       await withClusterLogs(async () => {
-        const all = await users([a, b], keyPrefix, 12);
-        for (const u of all) {
-          for (const t of [a, b]) expect((await me(t.app, u.token)).status).toBe(200);
-        }
+        const all = await cachedUsers([a, b], keyPrefix, 12);
         victim = busiest(all);
         const made: Redis[] = [];
         a.redis.on("+node", (node: Redis) => made.push(node));
