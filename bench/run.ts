@@ -42,6 +42,7 @@ const DESCRIPTIONS: Record<VariantName, string> = {
   cold: "real requireAuth right after deleting the cached users, each request a new user",
   "db-per-request": "same app and verifier, cache off: Postgres on every request",
   login: "POST /login: Postgres by email + argon2id verify + sign",
+  refresh: "POST /refresh: Postgres session read + rotation + user lookup + sign",
   logout: "POST /logout: verify + lookup + Postgres UPDATE + Redis write-through",
 };
 
@@ -54,6 +55,7 @@ const ROUND_ORDER: VariantName[] = [
   "cached-cluster",
   "db-per-request",
   "login",
+  "refresh",
   "logout",
 ];
 
@@ -484,6 +486,21 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
         })),
       };
       break;
+    case "refresh": {
+      // A fresh session per pool user, each refresh token spent once.
+      load!.define("refresh", await fixtures.mintRefreshBodies());
+      run = {
+        round: roundNo,
+        ...(await measure(server, load!, {
+          connections: options.connections,
+          amount: options.logoutUsers,
+          path: "/refresh",
+          method: "POST",
+          bodies: "refresh",
+        })),
+      };
+      break;
+    }
     case "logout": {
       // Each pool user logs out once per run, with a token at their current version.
       load!.define("logout", await fixtures.mintLogoutTokens());
@@ -563,7 +580,7 @@ function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantRe
   };
   const summary = new Map<VariantName, VariantResult>();
   for (const [name, runs] of results) {
-    const method = name === "login" || name === "logout" ? "POST" : "GET";
+    const method = name === "login" || name === "refresh" || name === "logout" ? "POST" : "GET";
     const path = {
       ceiling: "/bench/open",
       stateless: "/bench/stateless",
@@ -573,6 +590,7 @@ function summarise(results: Map<VariantName, Run[]>): Map<VariantName, VariantRe
       cold: "/me",
       "db-per-request": "/me",
       login: "/login",
+      refresh: "/refresh",
       logout: "/logout",
     }[name];
     summary.set(name, {

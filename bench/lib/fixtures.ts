@@ -5,6 +5,8 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { createArgon2PasswordHasher } from "../../src/adapters/argon2-password-hasher.js";
 import { redisCacheKeys } from "../../src/adapters/redis-user-cache.js";
+import { createKeyRing } from "../../src/core/key-ring.js";
+import { createRefreshTokenCodec } from "../../src/core/refresh-token.js";
 import { createTokenService, type TokenService } from "../../src/core/token-service.js";
 import { databaseUrlNamed, migrateDatabase } from "../../src/db/migrate.js";
 import { dropDatabaseIfExists } from "../../test/helpers/database.js";
@@ -35,6 +37,11 @@ export interface BenchFixtures {
   flushUserCache(ids?: string[]): Promise<number>;
   /** Fresh tokens for the logout pool, at each user's current version. */
   mintLogoutTokens(): Promise<string[]>;
+  /**
+   * A new live session for each user of the logout pool, and its refresh
+   * token as a `POST /refresh` body: each can be spent once.
+   */
+  mintRefreshBodies(): Promise<string[]>;
   /**
    * `count` more users, each with one live session and `revokedSessions`
    * sessions revoked since its last version change (so their cache entries
@@ -130,6 +137,8 @@ export async function prepareFixtures(options: {
     expiresInSeconds: TOKEN_LIFETIME_SECONDS,
   });
   const tokens = users.map((user) => tokenService.issue({ id: user.id, jwtVersion: 0 }).token);
+  // As the server makes them from the same secret.
+  const refreshTokenCodec = createRefreshTokenCodec(createKeyRing({ secret }).allSecrets);
 
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   await deleteKeys(redis, `${keyPrefix}*`);
@@ -175,6 +184,24 @@ export async function prepareFixtures(options: {
       } finally {
         await client.end();
       }
+    },
+    async mintRefreshBodies() {
+      const sessionIds = logoutUsers.map(() => randomUUID());
+      const refreshTokens = sessionIds.map((id) => refreshTokenCodec.issue(id));
+      await withClient(databaseUrl, async (db) => {
+        await db.query(
+          `INSERT INTO ${schema}.sessions (id, user_id, refresh_token_hash, expires_at, access_expires_at)
+           SELECT s, u, h, now() + interval '30 days', now() + interval '1 hour'
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t(s, u, h)`,
+          [
+            sessionIds,
+            logoutUsers.map((u) => u.id),
+            refreshTokens.map((token) => refreshTokenCodec.hash(token)),
+          ],
+        );
+        await db.query(`ANALYZE ${schema}.sessions`);
+      });
+      return refreshTokens.map((refreshToken) => JSON.stringify({ refreshToken }));
     },
     async seedSessionUsers({ kind, count, revokedSessions }) {
       const seeded = makeUsers(kind, count);

@@ -12,6 +12,7 @@ export const VARIANT_NAMES = [
   "cold",
   "db-per-request",
   "login",
+  "refresh",
   "logout",
 ] as const;
 export type VariantName = (typeof VARIANT_NAMES)[number];
