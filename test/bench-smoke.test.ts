@@ -28,7 +28,16 @@ describe("npm run bench -- --smoke", () => {
       const report = JSON.parse(readFileSync(out, "utf8"));
       expect(report.mode).toBe("smoke");
       expect(Object.keys(report.variants).sort()).toEqual(
-        ["cached", "ceiling", "cold", "db-per-request", "login", "logout", "refresh", "stateless"].sort(),
+        [
+          "cached",
+          "ceiling",
+          "cold",
+          "db-per-request",
+          "login",
+          "logout",
+          "refresh",
+          "stateless",
+        ].sort(),
       );
       for (const [name, variant] of Object.entries<{
         median: { rps: number; p99Ms: number; cpuUsPerRequest: number };
