@@ -32,7 +32,7 @@ start() {
     setsid npm start >>"$LOG" 2>&1 &
   fi
   pid=$!
-  for _ in $(seq 1 300); do curl -fs "$BASE/healthz" >/dev/null && return; sleep 0.2; done
+  for _ in $(seq 1 300); do curl -fs "$BASE/readyz" >/dev/null && return; sleep 0.2; done
   cat "$LOG"; echo "smoke: server did not start"; exit 1
 }
 stop() {

@@ -187,7 +187,7 @@ describe("the standalone server refuses to start, with one line saying why", () 
 });
 
 describe("a server still starting", () => {
-  it("answers 503 meanwhile, and on SIGTERM stops at once with exit 1, not after its connect timeout", async () => {
+  it("answers 503 meanwhile (but /healthz 200: alive, not ready), and on SIGTERM stops at once with exit 1, not after its connect timeout", async () => {
     const hole = await blackHole();
     const port = await freePort();
     const server = startServerProcess({
@@ -199,10 +199,20 @@ describe("a server still starting", () => {
     });
     try {
       await waitFor(
-        async () =>
-          (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status === 503,
+        async () => (await fetch(`http://127.0.0.1:${port}/me`).catch(() => null))?.status === 503,
         { what: "the starting server's 503", timeoutMs: 20_000 },
       );
+      // Alive, not ready.
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: "ok" });
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(ready.headers.get("retry-after")).toBe("1");
+      expect(await ready.json()).toMatchObject({
+        error: { code: "service_unavailable" },
+        checks: { postgres: "starting", redis: "starting" },
+      });
       const signalled = Date.now();
       server.child.kill("SIGTERM");
       expect(await server.exited).toBe(1);

@@ -112,15 +112,27 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   }
 }
 
-// Requests that arrive while the server starts get a clear 503, not a hang.
-function answerStarting(_req: IncomingMessage, res: ServerResponse) {
+// Requests that arrive while the server starts get a clear 503, not a hang;
+// the process is alive, though, and /healthz says so (as it will later).
+function answerStarting(req: IncomingMessage, res: ServerResponse) {
+  const path = (req.url ?? "").split("?")[0];
+  if (req.method === "GET" && path === "/healthz") {
+    res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", Connection: "close" });
+    res.end(JSON.stringify({ status: "ok" }));
+    return;
+  }
   const { status, message } = ERROR_CATALOGUE.service_unavailable;
   res.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
     "Retry-After": "1",
     Connection: "close",
   });
-  res.end(JSON.stringify({ error: { code: "service_unavailable", message } }));
+  const body = { error: { code: "service_unavailable", message } };
+  res.end(
+    JSON.stringify(
+      path === "/readyz" ? { ...body, checks: { postgres: "starting", redis: "starting" } } : body,
+    ),
+  );
 }
 
 /**

@@ -28,7 +28,8 @@ export function startServerProcess(env: Record<string, string>) {
     exited,
     output: () => ({ stdout, stderr }),
     async listening(port: number) {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
+      // Ready, not only alive (/healthz answers 200 while it starts).
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
         what: `the server on ${port}`,
         timeoutMs: 20_000,
       });
