@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -146,6 +146,20 @@ describe("the operator commands", () => {
     expect((await refresh(t.app, pair.refreshToken)).body.error.code).toBe("invalid_refresh_token");
   });
 
+  it("needs no JWT_SECRET, and then writes no secret (nor anything else) where it runs", async () => {
+    const email = uniqueEmail("cli-nosecret");
+    await register(t.app, email);
+    const pair = await loginPair(t.app, email);
+    expect((await me(t.app, pair.accessToken)).status).toBe(200);
+    const cwd = await mkdtemp(join(scratch, "no-secret-"));
+    const withoutSecret: Record<string, string> = operatorEnv();
+    delete withoutSecret.JWT_SECRET;
+    const { code, stderr } = await cli(["revoke", "--email", email], withoutSecret, cwd);
+    expect(code, stderr).toBe(0);
+    expect((await me(t.app, pair.accessToken)).body.error.code).toBe("token_revoked");
+    expect(await readdir(cwd)).toEqual([]);
+  });
+
   it("disable, enable and delete act at once too", async () => {
     const email = uniqueEmail("cli-disable");
     await register(t.app, email);
@@ -181,6 +195,14 @@ describe("the operator commands", () => {
       expect(wrong.stderr).toMatch(
         /\(CACHE_TTL_SECONDS=\d+\): run this again with their settings\.\n$/,
       );
+      // Run again as it was (not "with their settings"): the same warning, not this
+      // command's own mark taken for a server's.
+      const again = await cli(["revoke", "--email", email], {
+        ...operatorEnv(),
+        CACHE_KEY_PREFIX: `${t.keyPrefix}typo:`,
+      });
+      expect(again.code).toBe(4);
+      expect(again.stderr).toMatch(/^warning: no server has used the Redis key prefix/);
       // What the warning is about: the running instance's cached entry is untouched…
       expect((await me(t.app, pair.accessToken)).status).toBe(200);
       // …until the command runs with the instances' settings.

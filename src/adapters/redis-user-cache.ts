@@ -88,6 +88,15 @@ export async function cachePrefixInUse(
   return (await redis.exists(replayMarkKeyOf(keyPrefix))) === 1;
 }
 
+/**
+ * Takes back the mark a one-off command's own cache made under a prefix that
+ * no instance had used, so that the next run warns again. (Should a server
+ * have started meanwhile, it only means one more replay pass.)
+ */
+export async function unmarkCachePrefix(redis: Redis | Cluster, keyPrefix: string): Promise<void> {
+  await redis.del(replayMarkKeyOf(keyPrefix));
+}
+
 /** The Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag, or of the key without one. */
 export function clusterKeySlot(key: string): number {
   const open = key.indexOf("{");

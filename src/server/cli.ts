@@ -12,10 +12,10 @@ import {
   untilCacheTrusted,
   untilRedisReady,
 } from "./dependencies.js";
-import { cachePrefixInUse } from "../adapters/redis-user-cache.js";
+import { randomBytes } from "node:crypto";
+import { cachePrefixInUse, unmarkCachePrefix } from "../adapters/redis-user-cache.js";
 import { ENVIRONMENT_VARIABLES } from "./environment.js";
 import { createLogger } from "./logger.js";
-import { resolveSigningSecret } from "./signing-secret.js";
 import { startServer, type RunningServer } from "./start-server.js";
 import { describeError, StartupError } from "./startup-error.js";
 
@@ -165,7 +165,9 @@ async function operate(
     prisma: deps.prisma,
     databaseSchema: config.databaseSchema,
     ...(deps.redis ? { redis: deps.redis } : { userCache: deps.userCache! }),
-    ...authSettings(config, await resolveSigningSecret(config, logger), logger),
+    // These commands sign and verify nothing: with no JWT_SECRET a throwaway
+    // one will do (none is written to the data directory).
+    ...authSettings(config, config.jwtSecret ?? randomBytes(32).toString("base64url"), logger),
     // An operator's command is not a login attempt.
     rateLimit: false,
   });
@@ -197,6 +199,8 @@ async function operate(
     console.log(`${userEmail}: ${OPERATIONS[operation].done}`);
     if (prefixUnused) {
       // Saved in Postgres, but a server on another prefix would keep its cached entry.
+      // Not this command's own mark: a second run must warn as well.
+      await unmarkCachePrefix(deps.redis!, config.cache.keyPrefix).catch(() => {});
       console.error(
         `warning: no server has used the Redis key prefix "${config.cache.keyPrefix}" on ` +
           `${plan.description.cache}. If the servers run with another CACHE_KEY_PREFIX or Redis, ` +
