@@ -119,6 +119,11 @@ interface ConsumerSpec {
    * a peer's declarations import types it does not depend on.
    */
   typesForLibCheck: string[];
+  /**
+   * A new project: its users table and tsconfig.json are the README's
+   * new-project ones (else an app that had users, with a strict tsconfig).
+   */
+  newProject: boolean;
 }
 
 const LATEST: ConsumerSpec = {
@@ -128,6 +133,7 @@ const LATEST: ConsumerSpec = {
   skipLibCheck: false,
   // ioredis 6.1's declarations import `redis-errors` without depending on its types.
   typesForLibCheck: ["@types/redis-errors"],
+  newProject: false,
 };
 
 const LOWER_BOUNDS: ConsumerSpec = {
@@ -149,6 +155,7 @@ const LOWER_BOUNDS: ConsumerSpec = {
   // declarations are still checked with skipLibCheck off, on their own.
   skipLibCheck: true,
   typesForLibCheck: [],
+  newProject: true,
 };
 
 // ---------------------------------------------------------------------------
@@ -465,19 +472,25 @@ async function writeProject(spec: ConsumerSpec, installed: Installed): Promise<v
     await mkdir(dirname(join(installed.dir, file.path)), { recursive: true });
     await writeFile(join(installed.dir, file.path), `${file.body}\n`);
   }
-  const compilerOptions = {
-    strict: true,
-    module: "NodeNext",
-    moduleResolution: "NodeNext",
-    target: "ES2022",
-    outDir: "dist",
-    rootDir: "src",
-    skipLibCheck: spec.skipLibCheck,
-  };
-  await writeFile(
-    join(installed.dir, "tsconfig.json"),
-    JSON.stringify({ compilerOptions, include: ["src"] }, null, 2),
-  );
+  const tsconfig = spec.newProject
+    ? (JSON.parse(readmeBlock("consumer-new-project-tsconfig").body) as {
+        compilerOptions: Record<string, unknown>;
+      })
+    : {
+        compilerOptions: {
+          strict: true,
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          target: "ES2022",
+          outDir: "dist",
+          rootDir: "src",
+          skipLibCheck: spec.skipLibCheck,
+        },
+        include: ["src"],
+      };
+  const { compilerOptions } = tsconfig;
+  expect(compilerOptions.skipLibCheck).toBe(spec.skipLibCheck);
+  await writeFile(join(installed.dir, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
   if (spec.skipLibCheck) {
     // This package's public declarations, with skipLibCheck off: they must
     // need nothing beyond the peers the README names.
@@ -533,16 +546,28 @@ function consumer(
     for (const line of buildLines) results.push(await npx(line, c));
     return results;
   });
-  const running = built.then(async () => start(await installed, databaseName, runLines));
+  const running = built.then(async () => start(spec, await installed, databaseName, runLines));
   for (const step of [installed, generated, typechecked, built, running]) step.catch(() => {});
   return { spec, installed, generated, typechecked, built, running, databaseName, userIds };
 }
 
-async function createAppDatabase(databaseUrl: string, existingEmail: string): Promise<void> {
+async function createAppDatabase(
+  spec: ConsumerSpec,
+  databaseUrl: string,
+  existingEmail: string,
+): Promise<void> {
   await createDatabaseIfMissing(databaseUrl);
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
+    if (spec.newProject) {
+      const { lang, body } = readmeBlock("consumer-new-project-sql");
+      expect(lang).toBe("sql");
+      await client.query(body);
+      // A user the app made itself, without this package.
+      await client.query("INSERT INTO users (email) VALUES ($1)", [existingEmail]);
+      return;
+    }
     await client.query(USERS_TABLE_MIGRATIONS[0]!);
     // A user the app had before it used this package.
     await client.query("INSERT INTO users (email) VALUES ($1)", [existingEmail]);
@@ -552,7 +577,12 @@ async function createAppDatabase(databaseUrl: string, existingEmail: string): Pr
   }
 }
 
-async function start(c: Installed, databaseName: string, runLines: string[]): Promise<Running> {
+async function start(
+  spec: ConsumerSpec,
+  c: Installed,
+  databaseName: string,
+  runLines: string[],
+): Promise<Running> {
   const startLines = runLines
     .map((line) => /^((?:[A-Z_]+=\S+\s+)+)node\s+(\S+)$/.exec(line))
     .filter((match) => match !== null);
@@ -566,7 +596,7 @@ async function start(c: Installed, databaseName: string, runLines: string[]): Pr
 
   const databaseUrl = databaseUrlFor(databaseName);
   const existingEmail = `existing-${databaseName}@example.com`;
-  await createAppDatabase(databaseUrl, existingEmail);
+  await createAppDatabase(spec, databaseUrl, existingEmail);
   const port = await freePort();
   const child = spawn("node", [script!], {
     cwd: c.dir,
