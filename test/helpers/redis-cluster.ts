@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { distinctFreePorts } from "./free-port.js";
 import {
   ephemeralServerArgs,
+  processAccess,
   redisCommand,
   redisProcess,
   type RedisProcess,
@@ -193,17 +194,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<RedisC
           },
         );
       },
-      command: (port, ...args) => redisCommand(port, ...args),
-      process(port) {
-        const p = processes.get(port);
-        if (!p) throw new Error(`no node of this cluster on port ${port}`);
-        return p;
-      },
-      async logs() {
-        const parts: string[] = [];
-        for (const [port, p] of processes) parts.push(`--- ${port}\n${await p.logTail(15)}`);
-        return parts.join("\n");
-      },
+      ...processAccess(processes, "node of this cluster"),
       stop,
     };
     await cluster.waitForClusterOk({ allSlotsServed: true });

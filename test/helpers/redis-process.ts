@@ -136,3 +136,21 @@ export async function redisCommand(port: number, ...args: (string | number)[]): 
     admin.disconnect();
   }
 }
+
+/** What a topology's handle offers about its processes, by port. */
+export function processAccess(processes: Map<number, RedisProcess>, what: string) {
+  return {
+    command: (port: number, ...args: (string | number)[]) => redisCommand(port, ...args),
+    process(port: number): RedisProcess {
+      const p = processes.get(port);
+      if (!p) throw new Error(`no ${what} on port ${port}`);
+      return p;
+    },
+    /** The last lines of every process's log, for a failing test's message. */
+    async logs(): Promise<string> {
+      const parts: string[] = [];
+      for (const [port, p] of processes) parts.push(`--- ${port}\n${await p.logTail(15)}`);
+      return parts.join("\n");
+    },
+  };
+}

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { distinctFreePorts } from "./free-port.js";
 import {
   ephemeralServerArgs,
+  processAccess,
   redisCommand,
   redisProcess,
   type RedisProcess,
@@ -235,17 +236,7 @@ export async function startSentinelTopology(
           },
         );
       },
-      command: (port, ...args) => redisCommand(port, ...args),
-      process(port) {
-        const p = processes.get(port);
-        if (!p) throw new Error(`no process of this topology on port ${port}`);
-        return p;
-      },
-      async logs() {
-        const parts: string[] = [];
-        for (const [port, p] of processes) parts.push(`--- ${port}\n${await p.logTail(15)}`);
-        return parts.join("\n");
-      },
+      ...processAccess(processes, "process of this topology"),
       stop,
     };
     return topology;
