@@ -365,6 +365,15 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
     connections: options.connections,
     durationSeconds: warmup ? options.warmupSeconds : options.durationSeconds,
   };
+  // One POST per user of the pool, with the list named (tokens or bodies).
+  const oncePerPoolUser = (path: string, list: { tokens: string } | { bodies: string }) =>
+    measure(server, load!, {
+      connections: options.connections,
+      amount: options.logoutUsers,
+      path,
+      method: "POST",
+      ...list,
+    });
   let run: Run;
   switch (name) {
     case "ceiling":
@@ -486,36 +495,17 @@ async function runVariant(name: VariantName, roundNo: number, warmup: boolean): 
         })),
       };
       break;
-    case "refresh": {
-      // A fresh session per pool user, each refresh token spent once.
+    // Each pool user once per run: a refresh token is spent, a logout revokes.
+    case "refresh":
+      // A fresh session per pool user.
       load!.define("refresh", await fixtures.mintRefreshBodies());
-      run = {
-        round: roundNo,
-        ...(await measure(server, load!, {
-          connections: options.connections,
-          amount: options.logoutUsers,
-          path: "/refresh",
-          method: "POST",
-          bodies: "refresh",
-        })),
-      };
+      run = { round: roundNo, ...(await oncePerPoolUser("/refresh", { bodies: "refresh" })) };
       break;
-    }
-    case "logout": {
-      // Each pool user logs out once per run, with a token at their current version.
+    case "logout":
+      // A token at each pool user's current version.
       load!.define("logout", await fixtures.mintLogoutTokens());
-      run = {
-        round: roundNo,
-        ...(await measure(server, load!, {
-          connections: options.connections,
-          amount: options.logoutUsers,
-          path: "/logout",
-          method: "POST",
-          tokens: "logout",
-        })),
-      };
+      run = { round: roundNo, ...(await oncePerPoolUser("/logout", { tokens: "logout" })) };
       break;
-    }
   }
   if (!warmup && (run.non2xx > 0 || run.errors > 0)) {
     warnings.push(

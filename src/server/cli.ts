@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +13,6 @@ import {
   untilCacheTrusted,
   untilRedisReady,
 } from "./dependencies.js";
-import { randomBytes } from "node:crypto";
 import { cachePrefixInUse, unmarkCachePrefix } from "../adapters/redis-user-cache.js";
 import { ENVIRONMENT_VARIABLES } from "./environment.js";
 import { createLogger } from "./logger.js";

@@ -4,6 +4,7 @@ import {
   MAX_CACHED_REVOKED_SESSIONS,
   type AuthStore,
   type NewSession,
+  type UserChange,
   type UserState,
 } from "../core/ports.js";
 
@@ -50,6 +51,20 @@ export function testAuthStore(options: AuthStoreSuiteOptions): void {
       };
       return store.createSession(input);
     };
+    // A change-password that keeps session `keep.id` (by default: an hour to live).
+    const passwordChange = (
+      passwordHash: string,
+      keep: Pick<NewSession, "id" | "refreshTokenHash"> & Partial<Omit<NewSession, "userId">>,
+    ): UserChange => ({
+      type: "change-password",
+      passwordHash,
+      keep: {
+        userAgent: "suite",
+        expiresAt: new Date(Date.now() + HOUR),
+        acceptAccessUntil: 2_000_000_000,
+        ...keep,
+      },
+    });
     const pending = async () =>
       store.listCacheRepairs({ includeApplied: false, after: null, limit: 100_000 });
     const pendingFor = async (id: string) => (await pending()).filter((u) => u.id === id);
@@ -255,17 +270,10 @@ export function testAuthStore(options: AuthStoreSuiteOptions): void {
         const keep = await newSession(user.id);
         const other = await newSession(user.id);
         const expiresAt = new Date(Date.now() + 48 * HOUR);
-        const result = await store.changeUser(user.id, {
-          type: "change-password",
-          passwordHash: "hash-2",
-          keep: {
-            id: keep.id,
-            refreshTokenHash: "rt-new",
-            userAgent: "suite",
-            expiresAt,
-            acceptAccessUntil: 2_000_000_000,
-          },
-        });
+        const result = await store.changeUser(
+          user.id,
+          passwordChange("hash-2", { id: keep.id, refreshTokenHash: "rt-new", expiresAt }),
+        );
         expect(result).toMatchObject({
           sessionsRevoked: 1,
           state: { jwtVersion: 1, versionReason: "password_changed", revokedSessions: [] },
@@ -285,17 +293,10 @@ export function testAuthStore(options: AuthStoreSuiteOptions): void {
       it("change-password creates the kept session when it does not exist", async () => {
         const user = await newUser();
         const id = randomUUID();
-        await store.changeUser(user.id, {
-          type: "change-password",
-          passwordHash: "hash-3",
-          keep: {
-            id,
-            refreshTokenHash: "rt-created",
-            userAgent: null,
-            expiresAt: new Date(Date.now() + HOUR),
-            acceptAccessUntil: 2_000_000_000,
-          },
-        });
+        await store.changeUser(
+          user.id,
+          passwordChange("hash-3", { id, refreshTokenHash: "rt-created", userAgent: null }),
+        );
         expect(await store.findSession(id)).toMatchObject({
           userId: user.id,
           refreshTokenHash: "rt-created",
@@ -315,17 +316,14 @@ export function testAuthStore(options: AuthStoreSuiteOptions): void {
         const live = await newSession(user.id);
         for (const keep of [ended, foreign]) {
           const before = await store.findUserById(user.id);
-          const result = await store.changeUser(user.id, {
-            type: "change-password",
-            passwordHash: "hash-refused",
-            keep: {
+          const result = await store.changeUser(
+            user.id,
+            passwordChange("hash-refused", {
               id: keep.id,
               refreshTokenHash: "rt-refused",
               userAgent: null,
-              expiresAt: new Date(Date.now() + HOUR),
-              acceptAccessUntil: 2_000_000_000,
-            },
-          });
+            }),
+          );
           expect(result).toEqual({ state: before, sessionsRevoked: 0, keptSessionEnded: true });
           expect(await store.findUserById(user.id)).toEqual(before);
           expect((await store.findUserByEmail(user.email))!.passwordHash).not.toBe("hash-refused");
